@@ -1,0 +1,49 @@
+# The two commands of the README: `make test` and `make demo`. Both do all of their own set-up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+KAFKA := deploy/kafka/local-kafka.sh
+# The CDNOW data ships inside PyPI `lifetimes`; only its data files are used, so no dependencies.
+LIFETIMES := lifetimes==0.11.3
+
+.PHONY: test demo install lint kafka-start kafka-stop bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,fast]"
+	$(PY) -m pip install -q --no-deps $(LIFETIMES)
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Starts the local broker, runs the whole suite against it, and always stops the broker.
+test: install
+	$(KAFKA) fetch
+	export $$($(KAFKA) start | tail -n 1); \
+	status=0; \
+	$(MAKE) --no-print-directory lint || status=$$?; \
+	$(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
+	$(KAFKA) stop; \
+	exit $$status
+
+demo: install
+	$(PY) -m deploy.demo
+
+kafka-start:
+	$(KAFKA) start
+
+kafka-stop:
+	$(KAFKA) stop
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	$(KAFKA) stop || true
+	rm -rf $(VENV) .local

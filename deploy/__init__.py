@@ -1,0 +1,1 @@
+"""Composition roots and deployment: the `segmenter` CLI, the web app, local Kafka, compose files."""

@@ -1,0 +1,59 @@
+"""The `segmenter` command: one entry point, one module per subcommand.
+
+Each subcommand lives with the package that owns it and exposes ``add_arguments(parser)`` and
+``run(args) -> int``. Only the chosen subcommand's module is imported, so ``segmenter consume`` does
+not pay for matplotlib and ``segmenter train`` does not pay for Kafka clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("training.cli", "fit a model on events or a customer table; write artifact and report"),
+    "consume": ("consumer.cli", "run the streaming scorer (Kafka, or files with --source/--sink)"),
+    "replay": ("consumer.replay", "produce a dataset (CDNOW, synthetic, a JSONL file) as events to Kafka"),
+    "serve": ("deploy.web.serve", "serve the web form and JSON API under gunicorn"),
+    "demo": ("deploy.demo", "train if needed, start local Kafka, replay CDNOW, score it, print a summary"),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="segmenter",
+        description="Streaming customer segmentation.",
+        epilog=f"commands:\n{lines}\n\nRun `segmenter COMMAND --help` for its options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    if not argv or argv[0] in {"-h", "--help"}:
+        top.print_help()
+        return 0 if argv else 2
+    if argv[0] not in COMMANDS:
+        top.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
+    name, rest = argv[0], argv[1:]
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"segmenter {name}", description=help_)
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    log_format = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    logging.basicConfig(level=args.log_level.upper(), format=log_format, stream=sys.stderr)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# A real single-node Apache Kafka (KRaft, broker+controller in one JVM) without Docker.
+#
+#   deploy/kafka/local-kafka.sh start   # fetch jars once, format storage, start, wait until ready
+#   deploy/kafka/local-kafka.sh stop    # clean shutdown, then remove the broker's data
+#   deploy/kafka/local-kafka.sh status
+#
+# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port> on stdout once the broker is ready.
+# Settings (environment):
+#   KAFKA_PORT          client port (default 19092); the controller listens on KAFKA_PORT+1
+#   KAFKA_LOCAL_DIR     data, config, log and pid of this broker (default .local/kafka in the repo)
+#   SEGMENTER_CACHE     where jars are cached (default ~/.cache/segmenter); reused by later starts
+#   KAFKA_HEAP_OPTS     JVM heap (default -Xms256m -Xmx768m)
+#   KAFKA_START_TIMEOUT seconds to wait for readiness (default 90)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+port=${KAFKA_PORT:-19092}
+controller_port=$((port + 1))
+state_dir=${KAFKA_LOCAL_DIR:-$repo/.local/kafka}
+cache_dir=${SEGMENTER_CACHE:-$HOME/.cache/segmenter}
+libs=$cache_dir/kafka-$kafka_version/libs
+pid_file=$state_dir/kafka.pid
+log_file=$state_dir/server.log
+
+log() { echo "local-kafka: $*" >&2; }
+
+fetch_jars() {
+  # The marker is written last, so a download cut short is redone instead of half-used.
+  if [[ -f $libs/.complete ]]; then
+    log "using cached jars in $libs"
+    return
+  fi
+  log "resolving Apache Kafka $kafka_version jars from Maven Central into $libs"
+  rm -rf "$libs" && mkdir -p "$libs"
+  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$libs" -DincludeScope=runtime >&2
+  touch "$libs/.complete"
+}
+
+write_config() {
+  mkdir -p "$state_dir/data"
+  cat >"$state_dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$state_dir/data
+# One node: internal topics cannot be replicated.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=10
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+default.replication.factor=1
+min.insync.replicas=1
+num.partitions=3
+auto.create.topics.enable=true
+# Tests create groups constantly; do not wait 3 s for more members.
+group.initial.rebalance.delay.ms=0
+# Two cores.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=2
+log.cleaner.threads=1
+log.retention.hours=24
+log.segment.bytes=67108864
+EOF
+  cat >"$state_dir/log4j2.properties" <<EOF
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $log_file
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+EOF
+}
+
+is_running() {
+  [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null
+}
+
+wait_ready() {
+  local pid=$1 deadline=$((SECONDS + ${KAFKA_START_TIMEOUT:-90}))
+  until grep -q "Kafka Server started" "$log_file" 2>/dev/null; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "broker exited during start; last lines of $log_file:"
+      tail -n 30 "$log_file" >&2 || true
+      exit 1
+    fi
+    if ((SECONDS > deadline)); then
+      log "broker not ready after ${KAFKA_START_TIMEOUT:-90}s; see $log_file"
+      exit 1
+    fi
+    # Polling a log file: there is no other signal to block on.
+    sleep 0.2
+  done
+}
+
+start() {
+  if is_running; then
+    log "already running (pid $(cat "$pid_file"))"
+    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+    return
+  fi
+  fetch_jars
+  rm -rf "$state_dir"
+  write_config
+  local cp="$libs/*" cluster_id
+  cluster_id=$(java -cp "$cp" org.apache.kafka.common.Uuid 2>/dev/null || true)
+  [[ -n $cluster_id ]] || cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  java -cp "$cp" -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
+    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$state_dir/server.properties" >"$state_dir/format.log" 2>&1 \
+    || { cat "$state_dir/format.log" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -XX:ActiveProcessorCount=2 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
+    -cp "$cp" kafka.Kafka "$state_dir/server.properties" >"$state_dir/stdout.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$pid_file"
+  wait_ready "$pid"
+  log "ready (pid $pid, data in $state_dir)"
+  echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+}
+
+stop() {
+  if is_running; then
+    local pid deadline=$((SECONDS + 60))
+    pid=$(cat "$pid_file")
+    kill -TERM "$pid"
+    while kill -0 "$pid" 2>/dev/null; do
+      if ((SECONDS > deadline)); then
+        log "broker did not stop in 60s; killing"
+        kill -KILL "$pid" 2>/dev/null || true
+        break
+      fi
+      sleep 0.2
+    done
+    log "stopped (pid $pid)"
+  else
+    log "not running"
+  fi
+  rm -rf "$state_dir"
+}
+
+case ${1:-} in
+  start) start ;;
+  stop) stop ;;
+  status) if is_running; then echo "running pid $(cat "$pid_file") on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
+  fetch) fetch_jars ;;
+  *) echo "usage: $0 start|stop|status|fetch" >&2; exit 2 ;;
+esac

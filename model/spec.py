@@ -1,0 +1,95 @@
+"""What a model's input looks like: the declared feature spec shared by training, stream and form.
+
+A spec names the id column, the numeric and categorical feature columns, which numeric columns are
+heavy-tailed (money and counts: log-transformed before scaling), and optional units and sensible
+ranges that the web form shows. Its ``schema_hash`` is stored in every artifact, so a model is never
+fed features it was not trained on.
+
+>>> spec = FeatureSpec(id_column="customer_id", numeric=("spend",), categorical=("country",),
+...                    heavy_tailed=("spend",))
+>>> spec.feature_names
+('spend', 'country')
+>>> FeatureSpec.from_dict(spec.to_dict()) == spec
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FeatureRange:
+    """Unit and sensible input range of one numeric feature, for people (the form) not the model."""
+
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    id_column: str
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...] = ()
+    heavy_tailed: tuple[str, ...] = ()
+    ranges: dict[str, FeatureRange] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        names = self.numeric + self.categorical
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"feature spec lists {duplicated} more than once")
+        if not names:
+            raise ValueError("feature spec declares no feature columns")
+        stray = sorted(set(self.heavy_tailed) - set(self.numeric))
+        if stray:
+            raise ValueError(f"heavy_tailed names {stray}, which are not numeric features")
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.numeric + self.categorical
+
+    def schema_hash(self) -> str:
+        """sha256 over the columns, their kinds and transforms: changes when the model's input does."""
+        payload = json.dumps(
+            {"numeric": self.numeric, "categorical": self.categorical, "heavy_tailed": self.heavy_tailed},
+            sort_keys=True,
+        )
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def restricted_to(self, columns: set[str]) -> FeatureSpec:
+        """The same spec without the features not in ``columns`` (e.g. demographics absent from data)."""
+        return FeatureSpec(
+            id_column=self.id_column,
+            numeric=tuple(c for c in self.numeric if c in columns),
+            categorical=tuple(c for c in self.categorical if c in columns),
+            heavy_tailed=tuple(c for c in self.heavy_tailed if c in columns),
+            ranges={k: v for k, v in self.ranges.items() if k in columns},
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id_column": self.id_column,
+            "numeric": list(self.numeric),
+            "categorical": list(self.categorical),
+            "heavy_tailed": list(self.heavy_tailed),
+            "ranges": {k: vars(v) for k, v in self.ranges.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
+        try:
+            return cls(
+                id_column=str(data["id_column"]),
+                numeric=tuple(data.get("numeric", ())),
+                categorical=tuple(data.get("categorical", ())),
+                heavy_tailed=tuple(data.get("heavy_tailed", ())),
+                ranges={k: FeatureRange(**v) for k, v in data.get("ranges", {}).items()},
+            )
+        except KeyError as exc:
+            raise ValueError(f"feature spec is missing {exc.args[0]!r}") from exc
