@@ -1,0 +1,1 @@
+"""The streaming scorer: the only package that talks to Kafka."""

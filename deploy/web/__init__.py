@@ -1,0 +1,1 @@
+"""The web form and JSON API over a model artifact."""

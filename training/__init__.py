@@ -1,0 +1,1 @@
+"""Offline training: datasets, model selection, validation, artifact and report."""
