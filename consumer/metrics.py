@@ -1,0 +1,255 @@
+"""Prometheus metrics of the streaming scorer, on an injectable registry.
+
+Every metric is created on the ``CollectorRegistry`` given to ``ScorerMetrics`` (tests build a fresh
+one each; the consumer passes ``prometheus_client.REGISTRY`` or its own). Names follow the Prometheus
+conventions: prefix ``segmenter_``, base units (seconds), ``_total`` on counters, and no per-customer
+labels: segment ids (bounded by k), feature names (bounded by the spec), partitions and fixed result
+words are the only label values.
+
+The processor calls a few coarse methods per batch, so its loop stays short::
+
+    metrics.observe_batch(consumed=500, valid=498, invalid={"not_json": 2}, dead_lettered=2)
+    with metrics.time_scoring():
+        assignments = model.score(rows)
+    metrics.record_assignments([a.segment_id for a in assignments], changed_flags)
+    metrics.observe_end_to_end(event_times_ms, published_at_s=time.time())
+    metrics.record_commit("committed")
+    metrics.set_drift(drift_monitor.snapshot())
+
+>>> from prometheus_client import CollectorRegistry
+>>> registry = CollectorRegistry()
+>>> metrics = ScorerMetrics(registry)
+>>> metrics.observe_batch(consumed=3, valid=2, invalid={"not_json": 1}, dead_lettered=1)
+>>> registry.get_sample_value("segmenter_events_invalid_total", {"reason": "not_json"})
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter as Tally
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+# Scoring one batch: sub-millisecond for a few customers up to seconds for a huge batch.
+SCORING_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# Event time -> publish: live traffic lands in the first buckets; a replay of old history in the last.
+END_TO_END_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0, 86400.0)
+BATCH_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+RESTORE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+COMMIT_RESULTS = ("committed", "failed")
+TRANSACTION_RESULTS = ("committed", "aborted", "failed")
+RELOAD_RESULTS = ("loaded", "refused")
+
+
+class ScorerMetrics:
+    """All scorer metrics, created on ``registry`` (a fresh ``CollectorRegistry`` when None)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.events_consumed = Counter(
+            "segmenter_events_consumed", "Events read from the input topic.", registry=r
+        )
+        self.events_valid = Counter(
+            "segmenter_events_valid", "Events that decoded and validated.", registry=r
+        )
+        self.events_invalid = Counter(
+            "segmenter_events_invalid", "Events rejected, by reason code.", ["reason"], registry=r
+        )
+        self.events_dead_lettered = Counter(
+            "segmenter_events_dead_lettered", "Events written to the dead-letter topic.", registry=r
+        )
+        self.segment_assignments = Counter(
+            "segmenter_segment_assignments",
+            "Customers scored, by assigned segment id.",
+            ["segment"],
+            registry=r,
+        )
+        self.segment_changes = Counter(
+            "segmenter_segment_changes",
+            "Customers whose segment changed, by new segment id.",
+            ["segment"],
+            registry=r,
+        )
+        self.customers_tracked = Gauge("segmenter_customers_tracked", "Customers held in state.", registry=r)
+        self.batch_size = Histogram(
+            "segmenter_batch_size_events", "Events per polled batch.", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.scoring_latency = Histogram(
+            "segmenter_scoring_latency_seconds",
+            "Time of one vectorised scoring call.",
+            buckets=SCORING_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            "segmenter_end_to_end_latency_seconds",
+            "Event time to publication of the segment update.",
+            buckets=END_TO_END_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            "segmenter_consumer_lag_records",
+            "High watermark minus position.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.commits = Counter("segmenter_commits", "Offset commits, by result.", ["result"], registry=r)
+        self.transactions = Counter(
+            "segmenter_transactions", "Kafka transactions, by result.", ["result"], registry=r
+        )
+        self.restore_duration = Histogram(
+            "segmenter_state_restore_duration_seconds",
+            "Time to restore assigned partitions' state from the changelog.",
+            buckets=RESTORE_BUCKETS,
+            registry=r,
+        )
+        self.restore_records = Counter(
+            "segmenter_state_restore_records", "Changelog records read while restoring.", registry=r
+        )
+        self.model_info = Info("segmenter_model", "The model being served.", registry=r)
+        self.model_reloads = Counter(
+            "segmenter_model_reloads", "Model hot reloads, by result.", ["result"], registry=r
+        )
+        self._series: dict[int, set[str]] = {}
+        self._init_drift(r)
+        self._prime()
+
+    def _init_drift(self, r: CollectorRegistry) -> None:
+        self.drift_psi = Gauge(
+            "segmenter_drift_segment_psi", "PSI of live vs training segment shares.", registry=r
+        )
+        self.drift_js = Gauge(
+            "segmenter_drift_segment_js_distance",
+            "Jensen-Shannon distance (base 2) of segment shares.",
+            registry=r,
+        )
+        self.drift_linf = Gauge(
+            "segmenter_drift_segment_linf", "Largest change of one segment's share.", registry=r
+        )
+        self.drift_feature_psi = Gauge(
+            "segmenter_drift_feature_psi", "PSI of a feature on its baseline bins.", ["feature"], registry=r
+        )
+        self.drift_feature_wasserstein = Gauge(
+            "segmenter_drift_feature_wasserstein",
+            "Normalised Wasserstein distance, numeric features.",
+            ["feature"],
+            registry=r,
+        )
+        self.drift_state = Gauge("segmenter_drift_state", "Drift state: 0 ok, 1 warn, 2 alert.", registry=r)
+        self.drift_samples = Gauge(
+            "segmenter_drift_window_samples", "Assignments in the drift window.", registry=r
+        )
+        self.segment_share = Gauge(
+            "segmenter_segment_share", "Share of the drift window per segment.", ["segment"], registry=r
+        )
+        self.segment_expected_share = Gauge(
+            "segmenter_segment_expected_share", "Training share per segment.", ["segment"], registry=r
+        )
+
+    def _prime(self) -> None:
+        """Create the fixed-label series at zero, so rates and alerts see them before the first event."""
+        for result in COMMIT_RESULTS:
+            self.commits.labels(result=result)
+        for result in TRANSACTION_RESULTS:
+            self.transactions.labels(result=result)
+        for result in RELOAD_RESULTS:
+            self.model_reloads.labels(result=result)
+        for gauge in (self.drift_psi, self.drift_js, self.drift_linf):
+            gauge.set(math.nan)
+
+    def observe_batch(
+        self, *, consumed: int, valid: int, invalid: Mapping[str, int] | None = None, dead_lettered: int = 0
+    ) -> None:
+        """Count one polled batch: events read, valid, invalid by reason code, dead-lettered."""
+        self.events_consumed.inc(consumed)
+        self.events_valid.inc(valid)
+        for reason, count in (invalid or {}).items():
+            self.events_invalid.labels(reason=reason).inc(count)
+        self.events_dead_lettered.inc(dead_lettered)
+        self.batch_size.observe(consumed)
+
+    @contextmanager
+    def time_scoring(self) -> Iterator[None]:
+        """Time the batch's scoring call into ``segmenter_scoring_latency_seconds``."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.scoring_latency.observe(time.perf_counter() - start)
+
+    def record_assignments(self, segment_ids: Iterable[int], changed: Iterable[bool] | None = None) -> None:
+        """Count assignments per segment and, where ``changed`` is true, segment changes."""
+        segment_ids = list(segment_ids)
+        for segment, count in Tally(segment_ids).items():
+            self.segment_assignments.labels(segment=str(segment)).inc(count)
+        if changed is not None:
+            moved = Tally(s for s, c in zip(segment_ids, changed, strict=True) if c)
+            for segment, count in moved.items():
+                self.segment_changes.labels(segment=str(segment)).inc(count)
+
+    def observe_end_to_end(self, event_times_ms: Iterable[int], published_at_s: float | None = None) -> None:
+        """Latency from each update's event time (epoch ms) to its publication (epoch s, default now)."""
+        now = time.time() if published_at_s is None else published_at_s
+        for ts_ms in event_times_ms:
+            self.end_to_end_latency.observe(max(now - ts_ms / 1000.0, 0.0))
+
+    def set_customers_tracked(self, count: int) -> None:
+        self.customers_tracked.set(count)
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """Drop a revoked partition's lag series, so it does not report a stale value forever."""
+        try:
+            self.consumer_lag.remove(topic, str(partition))
+        except KeyError:
+            return
+
+    def record_commit(self, result: str) -> None:
+        self.commits.labels(result=_checked(result, COMMIT_RESULTS)).inc()
+
+    def record_transaction(self, result: str) -> None:
+        self.transactions.labels(result=_checked(result, TRANSACTION_RESULTS)).inc()
+
+    def record_restore(self, seconds: float, records: int) -> None:
+        self.restore_duration.observe(seconds)
+        self.restore_records.inc(records)
+
+    def set_model(self, model_id: str, k: int, algorithm: str) -> None:
+        self.model_info.info({"model_id": str(model_id), "k": str(k), "algorithm": str(algorithm)})
+
+    def record_model_reload(self, result: str) -> None:
+        self.model_reloads.labels(result=_checked(result, RELOAD_RESULTS)).inc()
+
+    def set_drift(self, report: Any) -> None:
+        """Publish a ``model.monitor.DriftReport`` (duck-typed: the same attribute names)."""
+        self.drift_psi.set(report.psi)
+        self.drift_js.set(report.js)
+        self.drift_linf.set(report.linf)
+        self.drift_state.set(report.level)
+        self.drift_samples.set(report.samples)
+        self._replace(self.drift_feature_psi, report.feature_psi)
+        self._replace(self.drift_feature_wasserstein, report.feature_wasserstein)
+        self._replace(self.segment_share, {str(i): v for i, v in enumerate(report.window_shares)})
+        self._replace(self.segment_expected_share, {str(i): v for i, v in enumerate(report.expected_shares)})
+
+    def _replace(self, gauge: Gauge, values: Mapping[str, float]) -> None:
+        """Set one labelled series per key and remove the series whose key vanished (model reload)."""
+        stale = self._series.get(id(gauge), set()) - set(values)
+        for key, value in values.items():
+            gauge.labels(key).set(value)
+        for key in stale:
+            gauge.remove(key)
+        self._series[id(gauge)] = set(values)
+
+
+def _checked(result: str, allowed: tuple[str, ...]) -> str:
+    if result not in allowed:
+        raise ValueError(f"result {result!r} is not one of {allowed}")
+    return result
