@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/local-kafka.sh
 # The CDNOW data ships inside PyPI `lifetimes`; only its data files are used, so no dependencies.
 LIFETIMES := lifetimes==0.11.3
 
-.PHONY: test demo install lint kafka-start kafka-stop bench clean
+.PHONY: test demo install system-deps lint kafka-start kafka-stop bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,12 +18,23 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# Debian packages the tests drive for real: Prometheus (server + promtool) and headless Chromium.
+SYSTEM_TOOLS := promtool prometheus chromium chromedriver
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq prometheus chromium chromium-driver >/dev/null; \
+	fi
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 # Starts the local broker, runs the whole suite against it, and always stops the broker.
-test: install
+test: install system-deps
 	$(KAFKA) fetch
 	export $$($(KAFKA) start | tail -n 1); \
 	status=0; \

@@ -1,0 +1,93 @@
+"""Every error the segmenter raises on purpose, in one tree.
+
+::
+
+    SegmenterError
+     ├── InvalidEvent(field, problem, value)   one bad event: goes to the dead-letter topic, never crashes
+     ├── ArtifactError                         base for every artifact problem
+     │    ├── ArtifactIntegrityError           file sha256 != manifest sha256: tampered or truncated
+     │    └── SchemaMismatchError              feature schema hash / names differ from what the caller expects
+     └── ConfigError                           bad settings
+
+Catch ``SegmenterError`` to handle anything the project raises deliberately; anything else is a bug.
+
+>>> err = InvalidEvent("amount", "must be >= 0", -3, reason="bad_value")
+>>> err.reason, err.field, err.value
+('bad_value', 'amount', -3)
+>>> str(err)
+"invalid event field 'amount': must be >= 0 (got -3)"
+>>> isinstance(err, SegmenterError)
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ArtifactError",
+    "ArtifactIntegrityError",
+    "ConfigError",
+    "InvalidEvent",
+    "SchemaMismatchError",
+    "SegmenterError",
+]
+
+_MAX_VALUE_REPR = 80
+
+
+class SegmenterError(Exception):
+    """Base of every error the project raises deliberately."""
+
+
+class InvalidEvent(SegmenterError):  # noqa: N818 -- the name is the published contract
+    """An event that cannot be accepted, naming the field, the problem and the offending value.
+
+    Parameters
+    ----------
+    field : str
+        The event field at fault (``"$"`` for the whole message, ``"attributes.age"`` for nested ones).
+    problem : str
+        What is wrong, as a short phrase ("is required", "must be >= 0").
+    value : Any, optional
+        The offending value (shortened in the message; kept whole on ``.value``).
+    reason : str, optional
+        Short stable code for metrics and the dead-letter topic: ``missing_field``, ``wrong_type``,
+        ``bad_value``, ``not_json``, ``bad_utf8``, ``unknown_type``, ``future_timestamp``.
+    """
+
+    def __init__(self, field: str, problem: str, value: Any = None, *, reason: str = "bad_value") -> None:
+        self.field = field
+        self.problem = problem
+        self.value = value
+        self.reason = reason
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        shown = repr(self.value)
+        if len(shown) > _MAX_VALUE_REPR:
+            shown = shown[: _MAX_VALUE_REPR - 3] + "..."
+        return f"invalid event field {self.field!r}: {self.problem} (got {shown})"
+
+    def __reduce__(self):  # keep pickling (multiprocessing, joblib) working with keyword-only reason
+        return (_rebuild_invalid_event, (self.field, self.problem, self.value, self.reason))
+
+
+def _rebuild_invalid_event(field: str, problem: str, value: Any, reason: str) -> InvalidEvent:
+    return InvalidEvent(field, problem, value, reason=reason)
+
+
+class ArtifactError(SegmenterError):
+    """Base for every problem with a saved model directory."""
+
+
+class ArtifactIntegrityError(ArtifactError):
+    """The model file's sha256 differs from the manifest: tampered with or truncated."""
+
+
+class SchemaMismatchError(ArtifactError):
+    """The artifact's feature schema differs from what the caller expects."""
+
+
+class ConfigError(SegmenterError):
+    """A setting is missing or malformed."""
