@@ -1,0 +1,216 @@
+"""The small Kafka interface the processor programs against (modelled on Sentry arroyo's backends).
+
+Three implementations pass one contract suite (``tests/backends/``): ``memory`` (no broker, for unit
+tests), ``kafka-python`` (the default) and ``confluent`` (librdkafka, the ``fast`` extra).
+
+Offsets are always *the next offset to read*, as Kafka commits them: after processing the record at
+offset 41, commit 42. Callbacks given to :meth:`Consumer.subscribe` run while :meth:`Consumer.poll`
+(or :meth:`Consumer.close`) is in progress, so no record is processed concurrently with them: restore
+state in ``on_assign`` before the first record of a partition arrives, flush and commit in
+``on_revoke`` before another member takes the partition over.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+Headers = tuple[tuple[str, bytes], ...]
+IsolationLevel = Literal["read_committed", "read_uncommitted"]
+PartitionsCallback = Callable[[list["TopicPartition"]], None]
+
+
+class TopicPartition(NamedTuple):
+    """One partition of one topic (our own type: client types never leak out of a backend)."""
+
+    topic: str
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed record, decoded from the client's message type.
+
+    Examples
+    --------
+    >>> r = Record("events", 2, 41, b"c1", b"{}", (("source", b"web"),), 1_700_000_000_000)
+    >>> r.topic_partition, r.next_offset
+    (TopicPartition(topic='events', partition=2), 42)
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        """The partition this record came from."""
+        return TopicPartition(self.topic, self.partition)
+
+    @property
+    def next_offset(self) -> int:
+        """The offset to commit once this record is processed."""
+        return self.offset + 1
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic to create if missing, e.g. ``TopicSpec("state", 3, config={"cleanup.policy": "compact"})``."""
+
+    name: str
+    partitions: int = 1
+    replication_factor: int = 1
+    config: Mapping[str, str] = field(default_factory=dict)
+
+
+class Consumer(ABC):
+    """A consumer-group member with manual, synchronous commits (auto-commit is always off)."""
+
+    @abstractmethod
+    def subscribe(
+        self,
+        topics: Sequence[str],
+        on_assign: PartitionsCallback | None = None,
+        on_revoke: PartitionsCallback | None = None,
+    ) -> None:
+        """Join the group for ``topics``; callbacks fire inside later ``poll``/``close`` calls.
+
+        Callbacks get the whole assignment (eager rebalancing) and never an empty list. ``on_revoke``
+        also fires when partitions are lost or on ``close``; an exception raised by a callback
+        propagates out of the ``poll`` (or ``close``) that ran it.
+        """
+
+    @abstractmethod
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        """Return up to ``max_records`` records, waiting at most ``timeout_s`` for the first one."""
+
+    @abstractmethod
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Commit next-offsets synchronously; raises :class:`CommitFailedError` if the group moved on."""
+
+    @abstractmethod
+    def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        """The group's committed next-offset per partition (``None`` when never committed)."""
+
+    @abstractmethod
+    def assignment(self) -> list[TopicPartition]:
+        """The partitions currently assigned to this member."""
+
+    @abstractmethod
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        """Stop fetching from ``partitions`` (membership is kept)."""
+
+    @abstractmethod
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        """Fetch again from paused ``partitions``."""
+
+    @abstractmethod
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """End offset per partition: the last stable offset for a ``read_committed`` consumer."""
+
+    @abstractmethod
+    def group_metadata(self) -> Any:
+        """Opaque group membership snapshot for :meth:`Producer.send_offsets_to_transaction`."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Leave the group (``on_revoke`` fires first for held partitions) and release the client."""
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Producer(ABC):
+    """An idempotent producer (``acks=all``); transactional when built with a ``transactional_id``."""
+
+    @abstractmethod
+    def produce(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers = (),
+        partition: int | None = None,
+    ) -> None:
+        """Queue one record; ``partition=None`` picks one by key hash.
+
+        Delivery is confirmed by :meth:`flush` (or :meth:`commit_transaction`), not per record:
+        per-record futures cost more than the rest of the produce path.
+        """
+
+    @abstractmethod
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every queued record is acknowledged; raise :class:`DeliveryError` otherwise."""
+
+    @abstractmethod
+    def init_transactions(self) -> None:
+        """Fence older producers with the same transactional id; call once before the first transaction."""
+
+    @abstractmethod
+    def begin_transaction(self) -> None:
+        """Start a transaction: records produced from now on commit or abort together."""
+
+    @abstractmethod
+    def send_offsets_to_transaction(self, offsets: Mapping[TopicPartition, int], group_metadata: Any) -> None:
+        """Add the consumer's next-offsets to the transaction: committed only if it commits."""
+
+    @abstractmethod
+    def commit_transaction(self) -> None:
+        """Commit (flushing first); may raise ``TransactionAbortedError`` or ``ProducerFencedError``."""
+
+    @abstractmethod
+    def abort_transaction(self) -> None:
+        """Abort the transaction: its records are never visible to ``read_committed`` readers."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush what can be flushed and release the client."""
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class Backend(ABC):
+    """A factory for consumers and producers of one client library, plus the few admin helpers needed."""
+
+    name: str
+
+    @abstractmethod
+    def consumer(
+        self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any
+    ) -> Consumer:
+        """A group member starting from the earliest offset when the group has no commit."""
+
+    @abstractmethod
+    def producer(self, transactional_id: str | None = None, **tuning: Any) -> Producer:
+        """An idempotent producer, transactional when ``transactional_id`` is given."""
+
+    @abstractmethod
+    def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        """Create the topics that do not exist yet; existing ones are left as they are."""
+
+    @abstractmethod
+    def read_partitions(
+        self,
+        partitions: Sequence[TopicPartition],
+        isolation_level: IsolationLevel = "read_committed",
+        timeout_s: float = 60.0,
+    ) -> Iterator[Record]:
+        """Read ``partitions`` from the beginning to the end offsets seen at the start, then stop.
+
+        For restoring state from a (compacted) changelog: a manual assignment outside any group,
+        fetched in large batches; empty partitions and offset gaps (compaction, transaction markers)
+        end the read too. Raises ``TimeoutError`` if the ends are not reached within ``timeout_s``.
+        """

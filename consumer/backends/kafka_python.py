@@ -1,0 +1,217 @@
+"""The kafka-python backend (the default client).
+
+kafka-python 3.x runs its network loop on an IO thread and calls rebalance listeners there, where a
+blocking call (a commit, a producer flush) is refused. So the listener hands each callback to a
+short-lived thread and keeps the IO loop turning until it returns; ``poll`` (or ``close``) is blocked
+meanwhile, so callbacks still never overlap processing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import TopicPartition as KafkaTopicPartition
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from consumer.backends.abstract import (
+    Backend,
+    Consumer,
+    IsolationLevel,
+    PartitionsCallback,
+    Record,
+    TopicPartition,
+    TopicSpec,
+)
+from consumer.backends.config import ClientConfig
+from consumer.backends.kafka_python_errors import client_options, translated
+from consumer.backends.kafka_python_producer import KafkaPythonProducer
+from consumer.backends.restore import read_to_end
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "auto_offset_reset": "earliest",
+    # Larger fetches per partition: fewer round trips when catching up or restoring.
+    "max_partition_fetch_bytes": 8 * 1024 * 1024,
+    "receive_buffer_bytes": 4 * 1024 * 1024,
+}
+_CALLBACK_TICK_S = 0.005
+
+
+def _ours(partitions: Iterable[KafkaTopicPartition]) -> list[TopicPartition]:
+    return sorted(TopicPartition(tp.topic, tp.partition) for tp in partitions)
+
+
+def _theirs(partitions: Iterable[TopicPartition]) -> list[KafkaTopicPartition]:
+    return [KafkaTopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+
+def _record(m: Any) -> Record:
+    return Record(m.topic, m.partition, m.offset, m.key, m.value, tuple(m.headers or ()), m.timestamp)
+
+
+class _Listener(AsyncConsumerRebalanceListener):
+    """Runs the user's callbacks off the IO thread; their exceptions surface from ``poll``."""
+
+    def __init__(self, consumer: KafkaPythonConsumer, on_assign, on_revoke) -> None:
+        self._consumer, self._on_assign, self._on_revoke = consumer, on_assign, on_revoke
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        await self._run(self._on_revoke, revoked)
+
+    async def on_partitions_lost(self, lost) -> None:
+        await self._run(self._on_revoke, lost)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        await self._run(self._on_assign, assigned)
+
+    async def _run(self, callback: PartitionsCallback | None, partitions) -> None:
+        if callback is None or not partitions or self._consumer.callback_error is not None:
+            return
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                callback(_ours(partitions))
+            except BaseException as exc:  # re-raised on the polling thread by KafkaPythonConsumer
+                self._consumer.callback_error = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=work, name="rebalance-callback", daemon=True).start()
+        while not done.is_set():
+            # kafka-python's own loop primitive: sleeping here lets the loop serve the callback's calls.
+            await self._consumer.io_loop.sleep(_CALLBACK_TICK_S)
+
+
+class KafkaPythonConsumer(Consumer):
+    """A KafkaConsumer group member with manual commits."""
+
+    def __init__(self, config: ClientConfig, group_id: str | None, isolation_level: IsolationLevel, **tuning):
+        self._servers = config.bootstrap_servers
+        options = {**client_options(config), **CONSUMER_DEFAULTS, **tuning}
+        with translated("creating a kafka-python consumer", self._servers):
+            self._consumer = KafkaConsumer(group_id=group_id, isolation_level=isolation_level, **options)
+        self.io_loop = self._consumer._net  # the only private attribute used, by _Listener
+        self.callback_error: BaseException | None = None
+
+    def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:
+        with translated(f"subscribing to {list(topics)}", self._servers):
+            self._consumer.subscribe(list(topics), listener=_Listener(self, on_assign, on_revoke))
+
+    def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        with translated("polling", self._servers):
+            batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
+        self._raise_callback_error()
+        return [_record(m) for batch in batches.values() for m in batch]
+
+    def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
+        if not offsets:
+            return
+        kafka_offsets = {
+            KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
+            for tp, offset in offsets.items()
+        }
+        with translated("committing offsets", self._servers):
+            self._consumer.commit(kafka_offsets)
+
+    def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
+        with translated("fetching committed offsets", self._servers):
+            return {tp: self._consumer.committed(KafkaTopicPartition(*tp)) for tp in partitions}
+
+    def assignment(self) -> list[TopicPartition]:
+        return _ours(self._consumer.assignment())
+
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        self._consumer.pause(*_theirs(partitions))
+
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        self._consumer.resume(*_theirs(partitions))
+
+    def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        with translated("fetching end offsets", self._servers):
+            ends = self._consumer.end_offsets(_theirs(partitions))
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    def group_metadata(self) -> Any:
+        return self._consumer.group_metadata()
+
+    def close(self) -> None:
+        with translated("closing the consumer", self._servers):
+            self._consumer.close(autocommit=False)
+        self._raise_callback_error()
+
+    def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
+        """Assign ``partitions`` manually from their beginning (restore only); return the start offsets."""
+        theirs = _theirs(partitions)
+        with translated("assigning partitions", self._servers):
+            self._consumer.assign(theirs)
+            starts = self._consumer.beginning_offsets(theirs)
+        for tp, offset in starts.items():
+            self._consumer.seek(tp, offset)
+        return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in starts.items()}
+
+    def position(self, tp: TopicPartition) -> int:
+        """Next offset this consumer will fetch from ``tp`` (past any transaction markers)."""
+        with translated("reading the position", self._servers):
+            return self._consumer.position(KafkaTopicPartition(*tp))
+
+    def _raise_callback_error(self) -> None:
+        error, self.callback_error = self.callback_error, None
+        if error is not None:
+            raise error
+
+
+class KafkaPythonBackend(Backend):
+    """Consumers, producers and topic creation with kafka-python."""
+
+    name = "kafka-python"
+
+    def __init__(self, config: ClientConfig) -> None:
+        self.config = config
+
+    def consumer(self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any):
+        return KafkaPythonConsumer(self.config, group_id, isolation_level, **tuning)
+
+    def producer(self, transactional_id: str | None = None, **tuning: Any) -> KafkaPythonProducer:
+        return KafkaPythonProducer(self.config, transactional_id, **tuning)
+
+    def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
+        specs = list(specs)
+        with translated("creating topics", self.config.bootstrap_servers):
+            admin = KafkaAdminClient(**client_options(self.config))
+            try:
+                missing = [s for s in specs if s.name not in set(admin.list_topics())]
+                if missing:
+                    admin.create_topics(_new_topics(missing), wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                pass  # another instance created it between the listing and the creation
+            finally:
+                admin.close()
+
+    def read_partitions(
+        self,
+        partitions: Sequence[TopicPartition],
+        isolation_level: IsolationLevel = "read_committed",
+        timeout_s: float = 60.0,
+    ) -> Iterator[Record]:
+        reader = KafkaPythonConsumer(self.config, None, isolation_level, max_poll_records=10_000)
+        try:
+            yield from read_to_end(reader, partitions, timeout_s)
+        finally:
+            reader.close()
+
+
+def _new_topics(specs: Sequence[TopicSpec]) -> dict[str, dict[str, Any]]:
+    return {
+        s.name: {
+            "num_partitions": s.partitions,
+            "replication_factor": s.replication_factor,
+            "configs": dict(s.config),
+        }
+        for s in specs
+    }
