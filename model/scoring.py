@@ -1,0 +1,169 @@
+"""Scoring customers with a fitted pipeline: one vectorised call per batch, never one row at a time.
+
+A :class:`SegmentModel` is what every scorer (streaming consumer, web form, training's held-out check)
+holds. ``score(rows)`` transforms the whole batch in one call (dict rows through the numpy fast path
+of :mod:`model.fastpath`, DataFrames through the pipeline itself) and computes the distance of every
+customer to every centroid in the transformed space.
+
+Confidence of an assignment, in [0, 1]:
+
+- centroid models (KMeans, MiniBatchKMeans): the relative margin ``(second - best) / second`` between
+  the nearest and second-nearest centroid distances (0 = on the boundary, 1 = on the centroid);
+- Gaussian mixture: the posterior probability of the chosen component (``predict_proba``), with the
+  component means as centroids.
+
+>>> from model.pipeline import build_pipeline, to_frame
+>>> from model.spec import FeatureSpec
+>>> spec = FeatureSpec("id", numeric=("spend",), heavy_tailed=("spend",))
+>>> rows = [{"spend": s} for s in (1, 2, 3, 900, 1000, 1100)]
+>>> pipe = build_pipeline(spec, k=2, seed=0).fit(to_frame(rows, spec))
+>>> model = SegmentModel(pipe, spec, {"model_id": "demo", "segment_names": ["a", "b"]})
+>>> low, high = model.score([{"spend": 2}, {"spend": 1000}])
+>>> low.segment_id != high.segment_id, 0 <= low.confidence <= 1, len(low.distances)
+(True, True, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline
+
+from model.fastpath import CompiledPreprocessor, compile_preprocessor
+from model.pipeline import to_frame
+from model.spec import FeatureSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Assignment", "SegmentModel", "assign"]
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One customer's segment, its distance to that segment's centroid and how clear-cut it is."""
+
+    segment_id: int
+    segment_name: str
+    distance: float
+    confidence: float
+    distances: tuple[float, ...]
+
+
+def _distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    """Euclidean distances (n x k), via the expanded square so it stays one matrix product."""
+    squared = (
+        np.einsum("ij,ij->i", points, points)[:, None]
+        - 2.0 * points @ centroids.T
+        + np.einsum("ij,ij->i", centroids, centroids)[None, :]
+    )
+    return np.sqrt(np.clip(squared, 0.0, None))
+
+
+def assign(points: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Nearest centroid, all distances and margin confidence for transformed ``points``.
+
+    >>> labels, dist, conf = assign(np.array([[0.0], [9.0]]), np.array([[0.0], [10.0]]))
+    >>> labels.tolist(), conf.round(2).tolist()
+    ([0, 1], [1.0, 0.89])
+    """
+    dist = _distances(points, centroids)
+    labels = dist.argmin(axis=1)
+    if centroids.shape[0] < 2:
+        return labels, dist, np.ones(len(points))
+    two = np.partition(dist, 1, axis=1)[:, :2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        confidence = np.where(two[:, 1] > 0, (two[:, 1] - two[:, 0]) / two[:, 1], 0.0)
+    return labels, dist, confidence
+
+
+class SegmentModel:
+    """A fitted pipeline plus its manifest: the thing every scorer holds.
+
+    Parameters
+    ----------
+    pipeline : sklearn.pipeline.Pipeline
+        ``features`` (ColumnTransformer) then ``cluster`` (KMeans, MiniBatchKMeans or GaussianMixture).
+    spec : FeatureSpec
+        The features the pipeline takes (extra keys in scored rows are ignored).
+    manifest : dict
+        The artifact manifest (``model_id``, ``segment_names``, ``profiles``, ...).
+    """
+
+    def __init__(self, pipeline: Pipeline, spec: FeatureSpec, manifest: Mapping[str, Any]) -> None:
+        self.pipeline = pipeline
+        self.spec = spec
+        self.manifest = dict(manifest)
+        self._preprocess = pipeline[:-1]
+        self._cluster = pipeline[-1]
+        self._centroids = np.asarray(
+            self._cluster.means_
+            if isinstance(self._cluster, GaussianMixture)
+            else self._cluster.cluster_centers_,
+            dtype=float,
+        )
+        self.k = int(self._centroids.shape[0])
+        self.model_id = str(self.manifest.get("model_id", "unsaved"))
+        self.algorithm = str(self.manifest.get("algorithm", type(self._cluster).__name__.lower()))
+        names = list(self.manifest.get("segment_names") or [])
+        self.segment_names = names if len(names) == self.k else [f"segment {i}" for i in range(self.k)]
+        self.profiles = list(self.manifest.get("profiles") or [])
+        self._fast = self._checked_fast_path()
+
+    def _checked_fast_path(self) -> CompiledPreprocessor | None:
+        """The numpy fast path, if it reproduces the pipeline on probe rows (else the pipeline is used)."""
+        fast = compile_preprocessor(self._preprocess[-1])
+        probes = [{}, dict.fromkeys(self.spec.numeric, 1.0) | dict.fromkeys(self.spec.categorical, "x")]
+        if fast is not None:
+            expected = self._preprocess.transform(to_frame(probes, self.spec))
+            if fast.transform(probes).shape == expected.shape and np.allclose(
+                fast.transform(probes), expected
+            ):
+                return fast
+            logger.warning(
+                "numpy fast path disagrees with the pipeline for %s; using the pipeline", self.model_id
+            )
+        return None
+
+    @property
+    def centroids_scaled(self) -> np.ndarray:
+        """Centroids (k x d) in the pipeline's transformed space (a copy: callers may not edit the model)."""
+        return self._centroids.copy()
+
+    @property
+    def transformed_feature_names(self) -> list[str]:
+        """Names of the d transformed columns, in the order of :attr:`centroids_scaled`."""
+        return [str(n) for n in self._preprocess.get_feature_names_out()]
+
+    def transform(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> np.ndarray:
+        """Rows (dicts or a DataFrame of raw features) -> transformed matrix (n x d), in one call."""
+        if self._fast is not None and not isinstance(rows, pd.DataFrame):
+            return self._fast.transform(rows)
+        return np.asarray(self._preprocess.transform(to_frame(rows, self.spec)), dtype=float)
+
+    def score(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame) -> list[Assignment]:
+        """Segment of every row, in input order; one preprocessing pass for the whole batch."""
+        if len(rows) == 0:
+            return []
+        labels, dist, confidence = self.score_arrays(rows)
+        names = self.segment_names
+        return [
+            Assignment(int(s), names[s], float(d[s]), float(c), tuple(d.tolist()))
+            for s, d, c in zip(labels.tolist(), dist, confidence.tolist(), strict=True)
+        ]
+
+    def score_arrays(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame):
+        """``(labels, distances n x k, confidence)`` as arrays: the fast path for large batches."""
+        points = self.transform(rows)
+        if isinstance(self._cluster, GaussianMixture):
+            proba = self._cluster.predict_proba(points)
+            return proba.argmax(axis=1), _distances(points, self._centroids), proba.max(axis=1)
+        return assign(points, self._centroids)
+
+    def __repr__(self) -> str:
+        return f"SegmentModel(model_id={self.model_id!r}, algorithm={self.algorithm!r}, k={self.k})"

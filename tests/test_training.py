@@ -1,0 +1,145 @@
+"""Training end to end: CDNOW through `segmenter train`, customer tables, reproducibility, and the
+regression test for the original bug (every customer landed in cluster 0)."""
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deploy.cli import main
+from model.artifact import MANIFEST_FILE, MODEL_FILE, load_artifact
+from model.events import Event
+from model.features import EVENT_FEATURE_SPEC, batch_features
+from training.datasets import cdnow_events, cdnow_holdout_ids
+from training.sources import load_table
+from training.train import TrainOptions, train
+
+DAY_MS = 86_400_000
+EXAMPLES = Path(__file__).resolve().parents[1] / "training" / "examples"
+
+
+@pytest.fixture(scope="module")
+def cdnow_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cdnow")
+    assert main(["train", "--events", "cdnow", "--out", str(out)]) == 0
+    return out
+
+
+def iso_ms(text):
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def purchases(customer, days_and_amounts, end_ms):
+    return [
+        Event(f"{customer}-{i}", customer, "purchase", end_ms - days * DAY_MS, amount=amount, quantity=1)
+        for i, (days, amount) in enumerate(days_and_amounts)
+    ]
+
+
+def test_cdnow_training_writes_model_manifest_projection_and_a_self_contained_report(cdnow_model):
+    for name in (MODEL_FILE, MANIFEST_FILE, "report.html", "projection.json"):
+        assert (cdnow_model / name).stat().st_size > 0, name
+    manifest = json.loads((cdnow_model / MANIFEST_FILE).read_text())
+    report = (cdnow_model / "report.html").read_text()
+    assert "data:image/png;base64," in report
+    assert 'src="http' not in report
+    assert all(name in report for name in manifest["segment_names"])
+    assert abs(sum(manifest["segment_distribution"]) - 1) < 1e-3
+    assert set(manifest["feature_baselines"]) == set(manifest["feature_names"])
+    assert {"age", "income", "gender", "country"} <= set(manifest["dropped_features"])
+    assert manifest["source_schema_hash"] == EVENT_FEATURE_SPEC.schema_hash()
+    projection = json.loads((cdnow_model / "projection.json").read_text())
+    assert len(projection["x"]) == len(projection["segment"]) > 100
+
+
+def test_held_out_cdnow_customers_fill_every_segment(cdnow_model):
+    model = load_artifact(cdnow_model, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+    frame = batch_features(cdnow_events())
+    held = frame[frame.index.isin(list(cdnow_holdout_ids()))]
+    assert len(held) > 2000
+    segments = [a.segment_id for a in model.score(held.reset_index().to_dict(orient="records"))]
+    shares = np.bincount(segments, minlength=model.k) / len(segments)
+    assert shares.min() >= 0.02, shares
+    np.testing.assert_allclose(shares, model.manifest["holdout"]["shares"], atol=1e-3)
+
+
+def test_clearly_different_customers_get_different_segments(cdnow_model):
+    """The original bug: the deployed model put every customer in cluster 0."""
+    model = load_artifact(cdnow_model)
+    end_ms = iso_ms(model.manifest["data"]["features_as_of"])
+    events = (
+        purchases("lapsed-one-timer", [(500, 15.0)], end_ms)
+        + purchases("frequent-big-spender", [(d, 80.0) for d in range(5, 520, 20)], end_ms)
+        + purchases("new-mid", [(25, 40.0), (6, 35.0)], end_ms)
+    )
+    features = batch_features(events, now_ms=end_ms)
+    segment = {
+        customer: assignment.segment_id
+        for customer, assignment in zip(
+            features.index, model.score(features.to_dict(orient="records")), strict=True
+        )
+    }
+    assert segment["lapsed-one-timer"] != segment["frequent-big-spender"]
+    assert segment["lapsed-one-timer"] != segment["new-mid"]
+    profiles = model.profiles
+    assert profiles[segment["lapsed-one-timer"]]["z_scores"]["recency_days"] > 0
+    assert profiles[segment["frequent-big-spender"]]["z_scores"]["monetary_total"] > 0
+
+
+def test_same_seed_gives_the_same_model(tmp_path):
+    data = load_table(EXAMPLES / "customers.csv", EXAMPLES / "customers.spec.json", 0.1, seed=5)
+    options = TrainOptions(seed=5, report=False, k_max=5)
+    first = train(data, tmp_path / "a", options)
+    second = train(data, tmp_path / "b", options)
+    a, b = load_artifact(tmp_path / "a"), load_artifact(tmp_path / "b")
+    np.testing.assert_array_equal(a.centroids_scaled, b.centroids_scaled)
+    rows = data.frame.reset_index().to_dict(orient="records")
+    assert [x.segment_id for x in a.score(rows)] == [x.segment_id for x in b.score(rows)]
+    assert first["metrics"] == second["metrics"]
+    for key in ("model_sha256", "metrics", "segment_distribution", "profiles", "stability"):
+        assert a.manifest[key] == b.manifest[key], key
+    untimed = [
+        [{k: v for k, v in row.items() if k != "seconds"} for row in m.manifest["k_selection"]]
+        for m in (a, b)
+    ]
+    assert untimed[0] == untimed[1]
+
+
+def test_a_new_customer_table_trains_with_no_code_change(tmp_path):
+    rng = np.random.default_rng(11)
+    n = 400
+    busy = rng.random(n) < 0.4
+    table = pd.DataFrame(
+        {
+            "member": [f"m{i}" for i in range(n)],
+            "gym_visits": rng.poisson(np.where(busy, 14, 2)),
+            "fees_paid": rng.lognormal(np.where(busy, 5.5, 3.5), 0.5),
+            "membership": rng.choice(["day", "month", "year"], n),
+        }
+    )
+    table.to_csv(tmp_path / "members.csv", index=False)
+    spec = {"id_column": "member", "numeric": ["gym_visits", "fees_paid"], "categorical": ["membership"],
+            "heavy_tailed": ["gym_visits", "fees_paid"]}  # fmt: skip
+    (tmp_path / "members.json").write_text(json.dumps(spec))
+    argv = ["train", "--table", str(tmp_path / "members.csv"), "--spec", str(tmp_path / "members.json")]
+    assert main([*argv, "--out", str(tmp_path / "model")]) == 0
+    model = load_artifact(tmp_path / "model")
+    assert model.spec.feature_names == ("gym_visits", "fees_paid", "membership")
+    quiet, busy_ = model.score([{"gym_visits": 1, "fees_paid": 30, "membership": "day"},
+                                {"gym_visits": 15, "fees_paid": 250, "membership": "year"}])  # fmt: skip
+    assert quiet.segment_id != busy_.segment_id
+    assert (tmp_path / "model" / "report.html").exists()
+
+
+def test_a_table_that_does_not_match_its_spec_is_refused_by_name(tmp_path, caplog):
+    pd.DataFrame({"member": ["a", "b"], "visits": [1, 2]}).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "s.json").write_text(json.dumps({"id_column": "member", "numeric": ["visits", "fees"]}))
+    argv = ["train", "--table", str(tmp_path / "t.csv"), "--spec", str(tmp_path / "s.json")]
+    with caplog.at_level(logging.ERROR):
+        assert main([*argv, "--out", str(tmp_path / "m")]) == 2
+    assert "['fees']" in caplog.text
+    assert not (tmp_path / "m" / MODEL_FILE).exists()

@@ -1,0 +1,165 @@
+"""The training report: ONE self-contained HTML file (figures embedded as base64 PNG, no external links).
+
+Sections: summary, data and EDA (distributions, missing values, correlations), k selection (curves
+and table), silhouette plot, 2-D projection coloured by segment, segment profiles, held-out check,
+algorithm comparison, bootstrap stability, and time per training step.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from model.spec import FeatureSpec
+from training import plots
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ReportInputs", "write_report"]
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
+td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
+img{max-width:100%}.note{color:#555;font-size:0.9em}
+"""
+
+
+@dataclass
+class ReportInputs:
+    """Everything the report shows; built by :mod:`training.train`."""
+
+    title: str
+    summary: dict
+    frame: pd.DataFrame  # training customers, raw model features
+    spec: FeatureSpec  # the features the model uses
+    missing_share: dict[str, float]  # every source feature, dropped ones included
+    dropped: dict[str, str]
+    selection_table: list[dict]
+    points: np.ndarray  # transformed training matrix
+    labels: np.ndarray
+    profiles: list[dict]
+    projection: dict
+    comparison: list[dict] = field(default_factory=list)
+    stability: dict = field(default_factory=dict)
+    holdout: dict = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    seed: int = 0
+
+
+def _table(rows, columns: list[str] | None = None) -> str:
+    frame = pd.DataFrame(rows)
+    if columns:
+        frame = frame[[c for c in columns if c in frame]]
+    return frame.to_html(index=False, escape=True, na_rep="—", float_format=lambda v: f"{v:,.4g}")
+
+
+def _img(data: str, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _section(title: str, *parts: str) -> str:
+    return f"<h2>{html.escape(title)}</h2>\n" + "\n".join(parts)
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{html.escape(text)}</p>'
+
+
+def _profiles_table(profiles: list[dict], spec: FeatureSpec) -> str:
+    rows = []
+    for p in profiles:
+        row = {"segment": p["segment_id"], "name": p["name"], "customers": p["size"], "share": p["share"]}
+        row |= {f"median {n}": p["median"][n] for n in spec.numeric}
+        row |= {f"mode {n}": p["mode"][n] for n in spec.categorical}
+        row["stands out"] = ", ".join(f"{t['feature']} {t['z']:+.2f}σ" for t in p["top_features"][:3])
+        rows.append(row)
+    return _table(rows)
+
+
+def _body(r: ReportInputs) -> list[str]:
+    names = [p["name"] for p in r.profiles]
+    dropped = [{"feature": k, "why dropped": v} for k, v in r.dropped.items()]
+    summary = [{"item": k, "value": str(v)} for k, v in r.summary.items()]
+    return [
+        _section("Summary", _table(summary)),
+        _section(
+            "Data",
+            _note(f"{len(r.frame):,} training customers; features used: {', '.join(r.spec.feature_names)}."),
+            _table(dropped) if dropped else _note("No feature was dropped."),
+            "<h3>Distributions</h3>",
+            _img(plots.distributions_png(r.frame, r.spec), "feature distributions"),
+            "<h3>Missing values</h3>",
+            _img(plots.missing_png(r.missing_share), "missing values"),
+            "<h3>Correlations</h3>",
+            _img(plots.correlation_png(r.frame, r.spec), "correlations") if len(r.spec.numeric) > 1 else "",
+        ),
+        _section(
+            "Choosing k",
+            _img(plots.k_selection_png(r.selection_table, len(names)), "k selection"),
+            _table(
+                r.selection_table,
+                [
+                    "k",
+                    "silhouette",
+                    "davies_bouldin",
+                    "calinski_harabasz",
+                    "min_share",
+                    "admissible",
+                    "reason",
+                    "seconds",
+                ],
+            ),
+        ),
+        _section("Silhouette", _img(plots.silhouette_png(r.points, r.labels, names, r.seed), "silhouette")),
+        _section("2-D projection (PCA)", _img(plots.projection_png(r.projection, names), "projection")),
+        _section(
+            "Segment profiles",
+            _note("z-scores vs all customers (heavy-tailed features in log1p space)."),
+            _profiles_table(r.profiles, r.spec),
+        ),
+        _section("Held-out customers", _table([r.holdout]) if r.holdout else _note("No held-out set.")),
+        _section(
+            "Algorithm comparison",
+            _table(
+                r.comparison,
+                [
+                    "algorithm",
+                    "n_points",
+                    "n_clusters",
+                    "noise_share",
+                    "silhouette",
+                    "davies_bouldin",
+                    "calinski_harabasz",
+                    "min_share",
+                    "seconds",
+                ],
+            ),
+        ),
+        _section(
+            "Bootstrap stability (adjusted Rand index between refits)",
+            _table([{k: v for k, v in r.stability.items() if k != "ari_pairs"}]),
+        ),
+        _section("Time per step (seconds)", _table([r.timings])),
+    ]
+
+
+def write_report(path: str | Path, inputs: ReportInputs) -> Path:
+    """Render ``inputs`` to one HTML file at ``path`` and return the path."""
+    path = Path(path)
+    title = html.escape(inputs.title)
+    document = (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{STYLE}</style></head>\n<body><h1>{title}</h1>\n"
+        + "\n".join(_body(inputs))
+        + "\n</body></html>\n"
+    )
+    path.write_text(document, encoding="utf-8")
+    logger.info("wrote report %s (%d kB)", path, len(document) // 1024)
+    return path

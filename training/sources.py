@@ -1,0 +1,123 @@
+"""Where training data comes from: events (CDNOW, a JSONL file) or a customer table (CSV + spec).
+
+Every source ends as the same thing: a feature frame indexed by customer id, the spec declaring its
+columns, the ids held out from fitting, and a description for the manifest. Event sources compute
+their features with ``model.features.batch_features``, the streaming aggregator, with "now" = the end
+of the history (event time), so training sees exactly what the stream will compute.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from model.events import Event
+from model.features import EVENT_FEATURE_SPEC, batch_features
+from model.spec import FeatureSpec
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["TrainingData", "from_events", "load_cdnow", "load_events_file", "load_table", "random_holdout"]
+
+
+@dataclass
+class TrainingData:
+    """A feature frame (index = customer id), its spec, held-out ids and a description."""
+
+    frame: pd.DataFrame
+    spec: FeatureSpec
+    holdout_ids: set[str] = field(default_factory=set)
+    description: dict = field(default_factory=dict)
+
+
+class _Counter:
+    """Passes events through while noting how many there were and the time span they cover."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self.events, self.count, self.first, self.last = events, 0, None, None
+
+    def __iter__(self) -> Iterator[Event]:
+        for event in self.events:
+            self.count += 1
+            self.first = event.ts_ms if self.first is None else min(self.first, event.ts_ms)
+            self.last = event.ts_ms if self.last is None else max(self.last, event.ts_ms)
+            yield event
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def from_events(events: Iterable[Event], source: str, holdout_ids: set[str] | None = None) -> TrainingData:
+    """Aggregate events into features (now = the history's last event) and describe them."""
+    counter = _Counter(events)
+    frame = batch_features(tqdm(counter, desc="aggregating events", unit=" events", mininterval=1.0))
+    description = {
+        "source": source,
+        "events": counter.count,
+        "customers": len(frame),
+        "history_start": _iso(counter.first),
+        "history_end": _iso(counter.last),
+        "features_as_of": _iso(counter.last),
+    }
+    return TrainingData(frame, EVENT_FEATURE_SPEC, set(holdout_ids or ()), description)
+
+
+def random_holdout(ids: Iterable[str], share: float, seed: int) -> set[str]:
+    """A seeded random ``share`` of ``ids`` (sorted first, so the order ids arrive in does not matter)."""
+    ordered = sorted(ids)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(len(ordered), round(share * len(ordered)), replace=False)
+    return {ordered[i] for i in chosen}
+
+
+def load_cdnow() -> TrainingData:
+    """CDNOW purchases as events; the CDNOW sample customers are the held-out set."""
+    from training.datasets import cdnow_events, cdnow_holdout_ids
+
+    return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids())
+
+
+def load_events_file(path: str | Path, holdout_share: float, seed: int) -> TrainingData:
+    """Events from a JSONL file; a seeded random ``holdout_share`` of its customers is held out."""
+    from training.datasets import read_events_jsonl
+
+    data = from_events(read_events_jsonl(path), str(path))
+    data.holdout_ids = random_holdout(data.frame.index, holdout_share, seed)
+    return data
+
+
+def load_table(csv_path: str | Path, spec_path: str | Path, holdout_share: float, seed: int) -> TrainingData:
+    """A customer table (one row per customer) declared by a FeatureSpec JSON file.
+
+    Raises ``ValueError`` naming the file and the columns when the table does not match its spec.
+    """
+    try:
+        spec = FeatureSpec.from_dict(json.loads(Path(spec_path).read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, ValueError) as exc:
+        raise ValueError(f"feature spec {spec_path} is invalid: {exc}") from exc
+    dtypes = {spec.id_column: str} | {name: str for name in spec.categorical}
+    table = pd.read_csv(csv_path, dtype=dtypes, keep_default_na=True)
+    missing = [c for c in (spec.id_column, *spec.feature_names) if c not in table.columns]
+    if missing:
+        raise ValueError(f"{csv_path} lacks the columns {missing} declared in {spec_path}")
+    duplicated = table[spec.id_column][table[spec.id_column].duplicated()].unique()[:5].tolist()
+    if duplicated:
+        raise ValueError(f"{csv_path}: {spec.id_column!r} must be unique per row; repeated: {duplicated}")
+    frame = table.set_index(spec.id_column)[list(spec.feature_names)]
+    for name in spec.numeric:
+        converted = pd.to_numeric(frame[name], errors="coerce")
+        bad = frame[name][converted.isna() & frame[name].notna()].unique()[:3].tolist()
+        if bad:
+            raise ValueError(f"{csv_path}: numeric column {name!r} holds non-numbers such as {bad}")
+        frame[name] = converted.astype(float)
+    description = {"source": str(csv_path), "spec_file": str(spec_path), "customers": len(frame)}
+    return TrainingData(frame, spec, random_holdout(frame.index, holdout_share, seed), description)
