@@ -1,0 +1,116 @@
+"""The JSON API, ``/api/v1``: score one customer or a batch, list the segments, the OpenAPI document.
+
+``POST /api/v1/score`` takes ``{"recency_days": 12, "frequency": 4, ...}`` (one customer) or
+``{"customers": [{...}, {...}]}`` (a batch, scored in one vectorised call). A batch is all or
+nothing: any invalid customer makes the whole request a 400 listing every bad field by its path
+(``customers[3].frequency``). See ``openapi.yaml`` for the full contract.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from deploy.web.errors import error_response
+from deploy.web.fields import FieldError
+
+__all__ = ["OPENAPI_FILE", "api"]
+
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+MAX_REPORTED_ERRORS = 100
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _parts() -> dict[str, Any]:
+    return current_app.extensions["segmenter"]
+
+
+def _read_json() -> tuple[Any, Response | None]:
+    """The request body as JSON, or an error response (415 wrong type, 400 unreadable)."""
+    if not request.is_json:
+        shown = request.mimetype or "none"
+        return None, error_response(415, "unsupported_media_type",
+                                    f"send Content-Type: application/json (got {shown})")  # fmt: skip
+    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except UnicodeDecodeError as exc:
+        return None, _invalid([FieldError("$", f"body is not UTF-8 (byte {exc.start})")])
+    except json.JSONDecodeError as exc:
+        return None, _invalid([FieldError("$", f"body is not JSON: {exc.msg} at line {exc.lineno} "
+                                               f"column {exc.colno}")])  # fmt: skip
+    except RecursionError:
+        return None, _invalid([FieldError("$", "body is nested too deeply")])
+
+
+def _invalid(errors: list[FieldError]) -> Response:
+    _parts()["metrics"].rejected.labels("api").inc()
+    shown = [e.to_dict() for e in errors[:MAX_REPORTED_ERRORS]]
+    message = f"{len(errors)} invalid field(s): " + ", ".join(e.field for e in errors[:5])
+    return error_response(400, "invalid_input", message, errors=shown, truncated=len(errors) > len(shown))
+
+
+def _customers(body: Any) -> tuple[list[Any], bool, list[FieldError]]:
+    """``(customers, is_batch, errors about the envelope)``."""
+    if not isinstance(body, dict) or "customers" not in body:
+        return [body], False, []
+    customers, limit = body["customers"], current_app.config["SEGMENTER_MAX_BATCH"]
+    beside = "is not allowed beside 'customers'"
+    errors = [FieldError(str(k), beside, body[k]) for k in body if k != "customers"]
+    if not isinstance(customers, list):
+        errors.insert(0, FieldError("customers", "must be a list of customer objects", customers))
+    elif not 1 <= len(customers) <= limit:
+        errors.insert(0, FieldError("customers", f"must hold 1 to {limit} customers", len(customers)))
+    return (customers if not errors else []), True, errors
+
+
+@api.post("/score")
+def score():
+    body, failure = _read_json()
+    if failure is not None:
+        return failure
+    service, metrics = _parts()["service"], _parts()["metrics"]
+    customers, batch, errors = _customers(body)
+    rows = []
+    for i, customer in enumerate(customers):
+        row, problems = service.validate(customer, prefix=f"customers[{i}]." if batch else "")
+        rows.append(row)
+        errors.extend(problems)
+    if errors:
+        return _invalid(errors)
+    results = [service.result_dict(a, row) for a, row in zip(service.score(rows), rows, strict=True)]
+    for result in results:
+        metrics.scored.labels(str(result["segment_id"])).inc()
+    head = {"model_id": service.model.model_id, "schema_hash": service.model.spec.schema_hash()}
+    return jsonify(head | ({"results": results} if batch else {"result": results[0]}))
+
+
+@api.get("/segments")
+def segments():
+    service = _parts()["service"]
+    model = service.model
+    fields = [
+        {"name": f.name, "kind": f.kind, "unit": f.unit, "minimum": f.minimum, "maximum": f.maximum,
+         "used": f.used, "nullable": f.nullable, "help": f.help}
+        for f in service.fields.values()
+    ]  # fmt: skip
+    return jsonify(
+        {
+            "model_id": model.model_id,
+            "algorithm": model.algorithm,
+            "k": model.k,
+            "metrics": model.manifest.get("metrics", {}),
+            "segments": service.segments(),
+            "fields": fields,
+            "dropped_features": service.dropped,
+        }
+    )
+
+
+@api.get("/openapi.yaml")
+def openapi():
+    return Response(OPENAPI_FILE.read_text(encoding="utf-8"), mimetype="application/yaml")

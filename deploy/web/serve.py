@@ -1,0 +1,109 @@
+"""``segmenter serve``: the web form and JSON API under gunicorn.
+
+Checks that the model directory holds a valid artifact (exit 2 with the reason if not), prepares the
+environment the gunicorn config and the workers read, then replaces this process with gunicorn, so
+signals reach gunicorn's master directly: SIGTERM finishes requests in flight and exits.
+
+Examples::
+
+    segmenter serve --model-dir artifacts/cdnow
+    SEGMENTER_WEB_BIND=0.0.0.0:8000 SEGMENTER_WEB_WORKERS=4 segmenter serve
+
+The session secret (CSRF tokens) is read from ``SEGMENTER_WEB_SECRET_KEY`` or made once per run and
+shared by all workers; it is never a flag, so it does not show in ``ps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+import tempfile
+from pathlib import Path
+
+from consumer.settings import Setting, add_settings
+
+log = logging.getLogger(__name__)
+
+__all__ = ["WEB", "add_arguments", "gunicorn_command", "run", "server_environment"]
+
+WEB = (
+    Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory to serve"),
+    Setting("--bind", "SEGMENTER_WEB_BIND", "127.0.0.1:8000", "host:port to listen on"),
+    Setting("--workers", "SEGMENTER_WEB_WORKERS", 2, "gunicorn worker processes", int),
+    Setting("--timeout", "SEGMENTER_WEB_TIMEOUT", 30, "seconds before a silent worker is restarted", int),
+    Setting("--access-log", "SEGMENTER_WEB_ACCESS_LOG", "-", "access log file ('-' = stderr, '' = off)"),
+    Setting(
+        "--metrics-dir",
+        "PROMETHEUS_MULTIPROC_DIR",
+        None,
+        "directory for multiprocess metrics (default: a fresh temporary one)",
+    ),
+)
+GUNICORN_CONFIG = "python:deploy.web.gunicorn_conf"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings(parser, WEB)
+
+
+def server_environment(args: argparse.Namespace, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment gunicorn and its workers run with."""
+    env = dict(os.environ if base is None else base)
+    env |= {
+        "SEGMENTER_MODEL_DIR": str(Path(args.model_dir).resolve()),
+        "SEGMENTER_WEB_BIND": args.bind,
+        "SEGMENTER_WEB_WORKERS": str(args.workers),
+        "SEGMENTER_WEB_TIMEOUT": str(args.timeout),
+        "SEGMENTER_WEB_ACCESS_LOG": args.access_log,
+        "SEGMENTER_LOG_LEVEL": getattr(args, "log_level", "INFO"),
+    }
+    if not env.get("SEGMENTER_WEB_SECRET_KEY"):
+        env["SEGMENTER_WEB_SECRET_KEY"] = secrets.token_hex(32)
+    if args.metrics_dir:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(Path(args.metrics_dir).resolve())
+        env.pop("SEGMENTER_WEB_OWNS_METRICS_DIR", None)
+    else:
+        env["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="segmenter-web-metrics-")
+        env["SEGMENTER_WEB_OWNS_METRICS_DIR"] = "1"
+    return env
+
+
+def gunicorn_command() -> list[str]:
+    return [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG]
+
+
+def _check(args: argparse.Namespace) -> str | None:
+    """Why the server cannot start, or None."""
+    from model.artifact import load_artifact
+    from model.errors import SegmenterError
+    from model.features import EVENT_FEATURE_SPEC
+
+    if args.workers < 1 or args.timeout < 1:
+        return f"--workers ({args.workers}) and --timeout ({args.timeout}) must be >= 1"
+    host, _, port = args.bind.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        return f"--bind must be HOST:PORT, got {args.bind!r}"
+    try:
+        model = load_artifact(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+    except (SegmenterError, OSError) as exc:
+        return f"cannot serve {args.model_dir}: {exc}"
+    log.info("serving model %s (k=%d) on http://%s with %d workers", model.model_id, model.k, args.bind,
+             args.workers)  # fmt: skip
+    return None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exec gunicorn; returns only when the arguments or the model are bad (exit code 2)."""
+    problem = _check(args)
+    if problem:
+        log.error("%s", problem)
+        return 2
+    env = server_environment(args)
+    command = gunicorn_command()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(command[0], command, env)
+    return 0  # not reached: exec replaced this process

@@ -1,0 +1,147 @@
+"""The web app's view of a model: fields to ask for, scoring validated rows, explaining a result.
+
+No Flask here: the form, the API and the tests all call :class:`SegmentService`. Scoring is exactly
+the stream's: the validated feature rows go to ``SegmentModel.score`` in one call, as the streaming
+processor does with the rows ``model.features.features`` computes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.web.explain import pushes, runner_up
+from deploy.web.fields import CustomerField, FieldError, customer_fields, validate_customer
+from model.artifact import load_artifact
+from model.features import EVENT_FEATURE_SPEC
+from model.scoring import Assignment, SegmentModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PROJECTION_FILE", "SegmentService"]
+
+PROJECTION_FILE = "projection.json"  # written by training next to the artifact
+
+
+@dataclass(frozen=True)
+class Push:
+    """One feature's share of the margin between the chosen and the runner-up segment."""
+
+    feature: str
+    amount: float  # > 0 pulled towards the chosen segment
+    value: Any  # the customer's value
+    chosen_median: float | None
+    other_median: float | None
+
+
+class SegmentService:
+    """A loaded model plus everything the pages and the API derive from it."""
+
+    def __init__(self, model: SegmentModel, projection: dict | None = None) -> None:
+        self.model = model
+        self.projection = projection
+        used = set(model.spec.feature_names)
+        self.fields: dict[str, CustomerField] = customer_fields(EVENT_FEATURE_SPEC, used)
+        self.dropped: dict[str, str] = dict(model.manifest.get("dropped_features") or {})
+        stray = used - set(self.fields)
+        if stray:
+            raise ValueError(f"model uses features {sorted(stray)} that the event feature spec lacks")
+
+    @classmethod
+    def from_directory(cls, model_dir: str | os.PathLike) -> SegmentService:
+        """Load and verify the artifact (and the training projection, when training wrote one)."""
+        model = load_artifact(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+        return cls(model, _read_projection(Path(model_dir) / PROJECTION_FILE))
+
+    def validate(self, data: Any, prefix: str = "") -> tuple[dict[str, Any], list[FieldError]]:
+        return validate_customer(data, self.fields, prefix=prefix, id_field=EVENT_FEATURE_SPEC.id_column)
+
+    def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+        """Validated rows -> assignments, one vectorised call (fields the model dropped are ignored)."""
+        return self.model.score(rows)
+
+    def ignored(self, row: Mapping[str, Any]) -> list[str]:
+        """Fields given a value that the model does not use."""
+        return [n for n, f in self.fields.items() if not f.used and row.get(n) is not None]
+
+    def explain(self, row: Mapping[str, Any], assignment: Assignment) -> list[Push]:
+        """Features ordered by how hard they pushed towards the chosen segment over the runner-up."""
+        other = runner_up(assignment.distances, assignment.segment_id)
+        if other is None:
+            return []
+        point = self.model.transform([row])[0]
+        shares = pushes(
+            point,
+            self.model.centroids_scaled,
+            assignment.segment_id,
+            other,
+            self.model.transformed_feature_names,
+            list(self.model.spec.feature_names),
+        )
+        chosen_p, other_p = self.profile(assignment.segment_id), self.profile(other)
+        return [
+            Push(name, amount, row.get(name), _median(chosen_p, name), _median(other_p, name))
+            for name, amount in shares
+        ]
+
+    def profile(self, segment: int) -> dict[str, Any]:
+        profiles = self.model.profiles
+        return profiles[segment] if 0 <= segment < len(profiles) else {}
+
+    def result_dict(self, assignment: Assignment, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The JSON form of one result."""
+        out = {
+            "segment_id": assignment.segment_id,
+            "segment_name": assignment.segment_name,
+            "distance": assignment.distance,
+            "confidence": assignment.confidence,
+            "distances": list(assignment.distances),
+            "ignored_fields": self.ignored(row),
+        }
+        customer_id = row.get(EVENT_FEATURE_SPEC.id_column)
+        return out if customer_id is None else {EVENT_FEATURE_SPEC.id_column: customer_id, **out}
+
+    def segments(self) -> list[dict[str, Any]]:
+        """Id, name, size, share and profile of every segment (for ``GET /api/v1/segments``)."""
+        shares = self.model.manifest.get("segment_distribution") or []
+        out = []
+        for segment, name in enumerate(self.model.segment_names):
+            profile = self.profile(segment)
+            share = shares[segment] if segment < len(shares) else profile.get("share")
+            out.append(
+                {
+                    "segment_id": segment,
+                    "name": name,
+                    "size": profile.get("size"),
+                    "share": share,
+                    "median": profile.get("median", {}),
+                    "mode": profile.get("mode", {}),
+                    "top_features": profile.get("top_features", []),
+                }
+            )
+        return out
+
+
+def _median(profile: Mapping[str, Any], name: str) -> float | None:
+    return (profile.get("median") or {}).get(name)
+
+
+def _read_projection(path: Path) -> dict | None:
+    """The 2-D projection training saved, or None (an older artifact, or a broken file: logged)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable projection %s: %s", path, exc)
+        return None
+    keys = ("x", "y", "segment")
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), list) for k in keys):
+        log.warning("ignoring projection %s: it lacks the lists %s", path, keys)
+        return None
+    return data
