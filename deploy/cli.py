@@ -50,9 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    log_format = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    logging.basicConfig(level=args.log_level.upper(), format=log_format, stream=sys.stderr)
+    configure_logging(args.log_level)
     return int(module.run(args) or 0)
+
+
+def configure_logging(level: str) -> None:
+    """One line per record on stderr; the Kafka clients' chatty INFO lines only at DEBUG."""
+    log_format = "%(asctime)s %(levelname)s %(name)s %(message)s"
+    logging.basicConfig(level=level.upper(), format=log_format, stream=sys.stderr)
+    if level.upper() != "DEBUG":
+        logging.getLogger("kafka").setLevel(logging.WARNING)
 
 
 if __name__ == "__main__":

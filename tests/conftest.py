@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_KAFKA = REPO / "deploy" / "kafka" / "local-kafka.sh"
@@ -55,21 +56,6 @@ class KafkaBroker:
             admin.close()
         parts = described[0].get("partitions", []) if described else []
         return len(parts) == partitions and all(p.get("leader_id", -1) >= 0 for p in parts)
-
-
-def wait_for(condition, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
-    """Poll ``condition`` until it returns a truthy value; fail loudly after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-            if value:
-                return value
-        except Exception as exc:  # a broker still starting raises many kinds; keep the last
-            last_error = exc
-        time.sleep(interval)  # the poll interval of a deadline-bounded wait, not a fixed delay
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
 
 
 def _free_port() -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import wait_for
+from waiting import wait_for
 
 INSTALL_HINT = (
     "the prometheus binary is missing: install Debian's prometheus package (apt-get install -y prometheus)"

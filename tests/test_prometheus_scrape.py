@@ -10,7 +10,7 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from waiting import wait_for
 from prometheus_client import CollectorRegistry
 from prometheus_server import PrometheusServer, short_for_rules
 

@@ -1,0 +1,86 @@
+"""`segmenter consume`: the streaming scorer's composition root (reads settings, wires objects)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+
+from consumer.settings import CONNECTION, SCORER, TOPICS, add_settings, client_config
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings(parser, CONNECTION, TOPICS, SCORER)
+    parser.add_argument(
+        "--exactly-once", action="store_true", help="Kafka transactions (output+state+offsets)"
+    )
+    parser.add_argument("--emit-only-on-change", action="store_true", help="publish only changed segments")
+    parser.add_argument("--exit-when-idle", action="store_true", help="stop once the input is consumed")
+    parser.add_argument("--source", help="file:PATH or - : score a JSON-lines file with no broker")
+    parser.add_argument("--sink", default="-", help="with --source: file:PATH or - (stdout)")
+    parser.add_argument("--dead-letters", help="with --source: file:PATH for dead letters")
+
+
+def run(args: argparse.Namespace) -> int:
+    from consumer.model_source import ModelSource
+    from model.features import EVENT_FEATURE_SPEC
+
+    model = ModelSource(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+    if args.source:
+        return _run_files(args, model)
+    return _run_kafka(args, model)
+
+
+def _run_files(args: argparse.Namespace, model) -> int:
+    from consumer.file_mode import run_files
+
+    summary = run_files(
+        args.source,
+        args.sink,
+        model,
+        dead_letters=args.dead_letters,
+        batch_size=args.batch_size,
+        emit_only_on_change=args.emit_only_on_change,
+    )
+    log.info("file mode done: %s", vars(summary))
+    return 0
+
+
+def _run_kafka(args: argparse.Namespace, model) -> int:
+    from consumer.backends import make_backend
+    from consumer.http import MetricsServer, Readiness
+    from consumer.metrics import ScorerMetrics
+    from consumer.processor import Topics
+    from consumer.runner import RunnerSettings, ScorerRunner, install_sigterm
+
+    settings = RunnerSettings(
+        group_id=args.group_id,
+        topics=Topics(args.input_topic, args.output_topic, args.dlq_topic, args.changelog_topic),
+        partitions=args.partitions,
+        batch_size=args.batch_size,
+        exactly_once=args.exactly_once,
+        instance_id=args.instance_id,
+        emit_only_on_change=args.emit_only_on_change,
+        exit_when_idle=args.exit_when_idle,
+    )
+    backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
+    metrics, readiness = ScorerMetrics(), Readiness()
+    runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness)
+    stop = threading.Event()
+    restore_signals = install_sigterm(stop)
+    with MetricsServer(metrics.registry, readiness, host=args.metrics_host, port=args.metrics_port) as server:
+        log.info(
+            "metrics on %s/metrics; model %s; %s",
+            server.url,
+            model().model_id,
+            "exactly-once" if args.exactly_once else "at-least-once",
+        )
+        summary = runner.run(stop)
+    restore_signals()
+    json.dump({**vars(summary), "events_per_second": round(summary.events_per_second, 1)}, sys.stdout)
+    sys.stdout.write("\n")
+    return 0

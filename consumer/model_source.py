@@ -1,0 +1,86 @@
+"""The model the scorer uses now, and hot reload from its model directory between batches.
+
+Training writes ``model.joblib`` then ``manifest.json`` into the directory. Between batches the scorer
+looks (at most every ``check_interval_s``) whether those files changed; if so it loads and verifies the
+new artifact. A broken or incompatible artifact is refused with a logged reason and the model in hand
+keeps serving; the same broken files are not retried until they change again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from model.artifact import load_artifact
+from model.errors import ArtifactError
+
+log = logging.getLogger(__name__)
+
+ReloadListener = Callable[[str, str], None]  # (result: "loaded" | "refused", model id or reason)
+
+
+def _fingerprint(directory: Path) -> tuple:
+    """Size and modification time of the artifact files: cheap to read every few seconds."""
+    out = []
+    for name in ("manifest.json", "model.joblib"):
+        try:
+            st = os.stat(directory / name)
+            out.append((name, st.st_size, st.st_mtime_ns))
+        except FileNotFoundError:
+            out.append((name, None, None))
+    return tuple(out)
+
+
+class ModelSource:
+    """Holds the current model; ``maybe_reload()`` swaps in a newer valid artifact."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        *,
+        expected_schema_hash: str | None = None,
+        loader: Callable = load_artifact,
+        check_interval_s: float = 5.0,
+        on_reload: ReloadListener | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = Path(directory)
+        self._loader = loader
+        self._interval = check_interval_s
+        self._on_reload = on_reload or (lambda result, detail: None)
+        self._clock = clock
+        self._seen = _fingerprint(self.directory)
+        self._expected_schema = expected_schema_hash
+        # At start a broken artifact is fatal: there is nothing else to serve.
+        self._model = loader(self.directory, expected_schema_hash=expected_schema_hash)
+        self._next_check = clock() + check_interval_s
+        self._on_reload("loaded", self._model.model_id)
+
+    def __call__(self):
+        return self._model
+
+    def maybe_reload(self) -> bool:
+        """Load a changed artifact if one appeared; True when a new model now serves."""
+        now = self._clock()
+        if now < self._next_check:
+            return False
+        self._next_check = now + self._interval
+        fingerprint = _fingerprint(self.directory)
+        if fingerprint == self._seen:
+            return False
+        self._seen = fingerprint
+        try:
+            candidate = self._loader(self.directory, expected_schema_hash=self._expected_schema)
+        except (ArtifactError, OSError, ValueError) as error:
+            log.error("model reload refused, still serving %s: %s", self._model.model_id, error)
+            self._on_reload("refused", type(error).__name__)
+            return False
+        if candidate.model_id == self._model.model_id:
+            return False
+        log.info("model reloaded: %s -> %s", self._model.model_id, candidate.model_id)
+        self._model = candidate
+        self._on_reload("loaded", candidate.model_id)
+        return True

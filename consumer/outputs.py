@@ -1,0 +1,81 @@
+"""The records the scorer writes: segment updates, dead letters and changelog entries.
+
+A segment update is one JSON object per changed customer, keyed by customer id on a compacted topic,
+so a downstream reader that only wants "the current segment of every customer" reads the topic from
+the start and keeps the last value per key.
+
+Dead letters carry the original bytes untouched; why and where from travel in headers, so a fixed
+event can be replayed from the dead-letter topic as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from consumer.backends.abstract import Headers, Record
+from model.errors import InvalidEvent
+from model.events import format_ts
+
+DLQ_REASON = "dlq.reason"
+DLQ_ERROR = "dlq.error"
+DLQ_TOPIC = "dlq.source.topic"
+DLQ_PARTITION = "dlq.source.partition"
+DLQ_OFFSET = "dlq.source.offset"
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record to produce. ``partition=None`` lets the producer pick by key."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    partition: int | None = None
+
+
+def segment_update(
+    *,
+    customer_id: str,
+    assignment,
+    previous_segment: int | None,
+    model_id: str,
+    schema_hash: str,
+    event_time_ms: int,
+    scored_at_s: float,
+    source: Record,
+) -> dict:
+    """The JSON body of one segment update (see the README's output contract)."""
+    return {
+        "customer_id": customer_id,
+        "segment_id": assignment.segment_id,
+        "segment_name": assignment.segment_name,
+        "previous_segment_id": previous_segment,
+        "changed": previous_segment != assignment.segment_id,
+        "distance": round(assignment.distance, 6),
+        "confidence": round(assignment.confidence, 6),
+        "model_id": model_id,
+        "schema_hash": schema_hash,
+        "event_time": format_ts(event_time_ms),
+        "scored_at": datetime.fromtimestamp(scored_at_s, UTC).isoformat(timespec="milliseconds"),
+        "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset},
+    }
+
+
+def encode_json(body: dict) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def dead_letter(topic: str, record: Record, error: InvalidEvent) -> Output:
+    """The original record, unchanged, with the reason and its origin in headers."""
+    headers = (
+        *record.headers,
+        (DLQ_REASON, error.reason.encode()),
+        (DLQ_ERROR, str(error).encode("utf-8", "replace")[:1000]),
+        (DLQ_TOPIC, record.topic.encode()),
+        (DLQ_PARTITION, str(record.partition).encode()),
+        (DLQ_OFFSET, str(record.offset).encode()),
+    )
+    return Output(topic, record.key, record.value, headers)

@@ -1,0 +1,106 @@
+"""`segmenter replay`: produce a dataset to the events topic, in event-time order, keyed by customer.
+
+Datasets: ``cdnow`` (the real CDNOW purchase log, 69,659 events), ``synthetic:N`` (N synthetic
+customers with demographics, seeded) or ``file:PATH`` (JSON lines, sent as they are: handy for
+replaying fixed dead letters). ``--rate`` caps events per second; ``--invalid-every K`` mixes in a
+malformed event after every K valid ones, to watch the dead-letter path work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from consumer.settings import CONNECTION, TOPICS, add_settings, client_config
+from model.events import encode_event
+
+log = logging.getLogger(__name__)
+
+KeyValue = tuple[bytes | None, bytes]
+
+# Malformed on purpose, one per dead-letter reason the decoder knows (see model/errors.py).
+INVALID_SAMPLES = (
+    b"not json at all",
+    b'{"event_id": "bad-1", "type": "purchase", "ts": 0, "amount": 1}',
+    b'{"event_id": "bad-2", "customer_id": "x", "type": "teleport", "ts": 0}',
+    b'{"event_id": "bad-3", "customer_id": "x", "type": "purchase", "ts": 0, "amount": -5}',
+    b"\xff\xfe invalid utf-8",
+)
+
+
+def dataset_records(dataset: str, seed: int = 7) -> Iterator[tuple[bytes | None, bytes]]:
+    """(key, value) pairs of a dataset in event-time order."""
+    if dataset.startswith("file:"):
+        with Path(dataset.removeprefix("file:")).open("rb") as lines:
+            for line in lines:
+                if line.strip():
+                    yield None, line.rstrip(b"\r\n")
+        return
+    if dataset == "cdnow":
+        from training.datasets import cdnow_events
+
+        events = sorted(cdnow_events(), key=lambda e: (e.ts_ms, e.event_id))
+    elif dataset.startswith("synthetic:"):
+        from model.synthetic import synthetic_events
+
+        events = sorted(
+            synthetic_events(int(dataset.split(":", 1)[1]), seed), key=lambda e: (e.ts_ms, e.event_id)
+        )
+    else:
+        raise ValueError(f"unknown dataset {dataset!r}: use cdnow, synthetic:N or file:PATH")
+    for event in events:
+        yield event.customer_id.encode(), encode_event(event)
+
+
+def with_invalid(
+    records: Iterator[tuple[bytes | None, bytes]], every: int
+) -> Iterator[tuple[bytes | None, bytes]]:
+    """Insert one of ``INVALID_SAMPLES`` after every ``every`` records (0 = never)."""
+    for n, record in enumerate(records, start=1):
+        yield record
+        if every and n % every == 0:
+            yield b"invalid", INVALID_SAMPLES[(n // every) % len(INVALID_SAMPLES)]
+
+
+def replay(producer, topic: str, records, *, rate: float = 0.0, limit: int | None = None) -> int:
+    """Send records (at most ``rate`` per second when > 0); flush; return how many were sent."""
+    started = time.monotonic()
+    sent = 0
+    for key, value in records:
+        if limit is not None and sent >= limit:
+            break
+        producer.produce(topic, key, value)
+        sent += 1
+        if rate > 0 and sent % 100 == 0:
+            ahead = sent / rate - (time.monotonic() - started)
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the offered load is the point of --rate
+    producer.flush()
+    return sent
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_settings(parser, CONNECTION, TOPICS)
+    parser.add_argument("--dataset", default="cdnow", help="cdnow | synthetic:N | file:PATH")
+    parser.add_argument("--rate", type=float, default=0.0, help="events per second (0 = as fast as possible)")
+    parser.add_argument("--limit", type=int, help="send at most this many records")
+    parser.add_argument("--invalid-every", type=int, default=0, help="a malformed event after every K")
+    parser.add_argument("--seed", type=int, default=7, help="seed of synthetic datasets")
+
+
+def run(args: argparse.Namespace) -> int:
+    from consumer.backends import TopicSpec, make_backend
+
+    backend = make_backend(args.client, client_config(args, "segmenter-replay"))
+    backend.ensure_topics([TopicSpec(args.input_topic, args.partitions)])
+    records = with_invalid(dataset_records(args.dataset, args.seed), args.invalid_every)
+    started = time.monotonic()
+    with backend.producer() as producer:
+        sent = replay(producer, args.input_topic, records, rate=args.rate, limit=args.limit)
+    seconds = time.monotonic() - started
+    log.info("replayed %d records of %s to %s in %.1fs", sent, args.dataset, args.input_topic, seconds)
+    print(f"sent={sent} topic={args.input_topic} seconds={seconds:.1f}")
+    return 0

@@ -1,0 +1,277 @@
+"""The scorer's loop: poll → process → produce → commit, with restore on assignment.
+
+Everything the loop decides lives in :class:`~consumer.processor.Processor` (pure, unit-tested with
+the in-memory backend); this module only moves its results through a backend:
+
+- at-least-once (default): produce updates, dead letters and changelog, ``flush`` (raises unless all
+  were acknowledged), then commit the input offsets. A crash in between re-reads the batch; the
+  changelog's last-applied offsets make the state skip what it already holds, so only identical
+  updates are re-emitted.
+- exactly-once (``exactly_once=True``): the same records and the input offsets go into one Kafka
+  transaction; a ``read_committed`` reader sees each event's effect once.
+
+The new state entries are applied in memory only after the commit succeeded. Partitions assigned to
+this instance are restored from the changelog (inside the rebalance callback, before their first
+record is processed); revoked ones are dropped, as every batch is already committed when poll runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from consumer.backends.abstract import Backend, Consumer, Producer, TopicPartition, TopicSpec
+from consumer.backends.errors import TransactionAbortedError
+from consumer.http import Readiness
+from consumer.metrics import ScorerMetrics
+from consumer.processor import BatchResult, Processor, Topics
+from consumer.state_store import StateStore
+from model.monitor import DriftMonitor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    group_id: str = "customer-segmenter"
+    topics: Topics = field(default_factory=Topics)
+    partitions: int = 3
+    batch_size: int = 2000
+    poll_timeout_s: float = 0.5
+    exactly_once: bool = False
+    instance_id: str = "scorer-0"
+    emit_only_on_change: bool = False
+    exit_when_idle: bool = False  # stop once every assigned partition is consumed to its end
+    drift_every_s: float = 5.0
+
+
+@dataclass
+class RunSummary:
+    events: int = 0
+    valid: int = 0
+    dead_letters: int = 0
+    duplicates: int = 0
+    updates: int = 0
+    batches: int = 0
+    restored: int = 0
+    restore_seconds: float = 0.0
+    seconds: float = 0.0
+    segment_counts: dict[int, int] = field(default_factory=dict)  # assignments published, per segment
+    final_segments: dict[int, int] = field(default_factory=dict)  # customers per current segment, at stop
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class ScorerRunner:
+    """One consumer-group member; ``run(stop)`` returns when ``stop`` is set (or idle, if asked)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        settings: RunnerSettings,
+        model,
+        *,
+        metrics: ScorerMetrics | None = None,
+        readiness: Readiness | None = None,
+        store: StateStore | None = None,
+    ) -> None:
+        self.backend = backend
+        self.settings = settings
+        self.model = model  # a ModelSource: callable returning the current model, maybe_reload()
+        self.metrics = metrics or ScorerMetrics()
+        self.readiness = readiness or Readiness()
+        self.store = store or StateStore()
+        self.processor = Processor(
+            self.store, model, settings.topics, emit_only_on_change=settings.emit_only_on_change
+        )
+        self.summary = RunSummary()
+        self._consumer: Consumer | None = None
+        self._drift: DriftMonitor | None = None
+        self._drift_model_id: str | None = None
+        self._next_drift = 0.0
+
+    def ensure_topics(self) -> None:
+        t, n = self.settings.topics, self.settings.partitions
+        compact = {"cleanup.policy": "compact"}
+        self.backend.ensure_topics(
+            [
+                TopicSpec(t.input, n),
+                TopicSpec(t.output, n, config=compact),
+                TopicSpec(t.dead_letter, n),
+                TopicSpec(t.changelog, n, config=compact),
+            ]
+        )
+
+    def run(self, stop: threading.Event | None = None) -> RunSummary:
+        stop = stop or threading.Event()
+        s = self.settings
+        self.ensure_topics()
+        started = time.monotonic()
+        transactional_id = f"{s.group_id}-{s.instance_id}" if s.exactly_once else None
+        with self.backend.producer(transactional_id=transactional_id) as producer:
+            if s.exactly_once:
+                producer.init_transactions()  # also fences a killed predecessor's open transaction
+            consumer = self.backend.consumer(s.group_id, isolation_level="read_committed")
+            self._consumer = consumer
+            try:
+                consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke)
+                self._set_model_metrics()
+                self.readiness.set_model_loaded(True)
+                while not stop.is_set():
+                    self.readiness.heartbeat()
+                    records = consumer.poll(max_records=s.batch_size, timeout_s=s.poll_timeout_s)
+                    if records:
+                        self._handle(records, consumer, producer)
+                    elif s.exit_when_idle and self._caught_up(consumer):
+                        break
+                    self._between_batches(consumer)
+            finally:
+                self.summary.seconds = time.monotonic() - started
+                self.summary.final_segments = dict(Counter(e.last_segment for _, e in self.store.customers()))
+                consumer.close()
+                self._consumer = None
+        return self.summary
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    def _handle(self, records, consumer: Consumer, producer: Producer) -> None:
+        result = self.processor.process(records)
+        self.metrics.scoring_latency.observe(result.scoring_seconds)
+        if self.settings.exactly_once:
+            self._commit_transaction(result, consumer, producer)
+        else:
+            self._commit_at_least_once(result, consumer, producer)
+        self.processor.commit_entries(result)
+        self._account(records, result)
+
+    def _produce(self, result: BatchResult, producer: Producer) -> None:
+        for out in result.outputs:
+            producer.produce(out.topic, out.key, out.value, out.headers, partition=out.partition)
+
+    def _commit_at_least_once(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
+        self._produce(result, producer)
+        producer.flush()  # raises DeliveryError: then nothing is committed and the batch is re-read
+        consumer.commit(result.offsets)
+        self.metrics.record_commit("committed")
+
+    def _commit_transaction(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
+        producer.begin_transaction()
+        try:
+            self._produce(result, producer)
+            producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
+            producer.commit_transaction()
+        except TransactionAbortedError:
+            producer.abort_transaction()
+            self.metrics.record_transaction("aborted")
+            raise  # the in-memory state is untouched; a restart restores from the changelog
+        self.metrics.record_transaction("committed")
+
+    def _account(self, records, result: BatchResult) -> None:
+        summary, metrics = self.summary, self.metrics
+        dead = sum(result.invalid.values())
+        summary.batches += 1
+        summary.events += len(records)
+        summary.valid += result.valid
+        summary.dead_letters += dead
+        summary.duplicates += result.duplicates
+        summary.updates += len(result.scored)
+        metrics.observe_batch(
+            consumed=len(records), valid=result.valid, invalid=result.invalid, dead_lettered=dead
+        )
+        segment_ids = [s.segment_id for s in result.scored]
+        for segment in segment_ids:
+            summary.segment_counts[segment] = summary.segment_counts.get(segment, 0) + 1
+        metrics.record_assignments(segment_ids, [s.previous_segment != s.segment_id for s in result.scored])
+        metrics.observe_end_to_end([s.event_time_ms for s in result.scored])
+        metrics.set_customers_tracked(len(self.store))
+        self._drift_monitor().observe(
+            segment_ids, [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]
+        )
+
+    # -- between batches -------------------------------------------------------------------------
+
+    def _between_batches(self, consumer: Consumer) -> None:
+        if self.model.maybe_reload():
+            self._set_model_metrics()
+        now = time.monotonic()
+        if now >= self._next_drift:
+            self._next_drift = now + self.settings.drift_every_s
+            self.metrics.set_drift(self._drift_monitor().snapshot())
+            self._report_lag(consumer)
+
+    def _drift_monitor(self) -> DriftMonitor:
+        model = self.model()
+        if self._drift is None or self._drift_model_id != model.model_id:
+            self._drift = DriftMonitor.from_manifest(model.manifest)
+            self._drift_model_id = model.model_id
+        return self._drift
+
+    def _set_model_metrics(self) -> None:
+        model = self.model()
+        self.metrics.set_model(model.model_id, model.k, model.algorithm)
+
+    def _report_lag(self, consumer: Consumer) -> None:
+        assigned = consumer.assignment()
+        if not assigned:
+            return
+        ends = consumer.end_offsets(assigned)
+        committed = consumer.committed(assigned)
+        for tp in assigned:
+            self.metrics.set_lag(tp.topic, tp.partition, max(ends[tp] - (committed.get(tp) or 0), 0))
+
+    def _caught_up(self, consumer: Consumer) -> bool:
+        assigned = consumer.assignment()
+        if not assigned:
+            return False
+        ends = consumer.end_offsets(assigned)
+        committed = consumer.committed(assigned)
+        return all((committed.get(tp) or 0) >= ends[tp] for tp in assigned)
+
+    # -- rebalance callbacks (run inside poll, between batches) -----------------------------------
+
+    def _on_assign(self, partitions: list[TopicPartition]) -> None:
+        self.readiness.set_state_restored(False)
+        changelog = self.settings.topics.changelog
+        started = time.perf_counter()
+        restored = 0
+        for tp in partitions:
+            if self.store.owns(tp.partition):
+                continue
+            records = self.backend.read_partitions([TopicPartition(changelog, tp.partition)])
+            restored += self.store.restore(tp.partition, ((r.key, r.value) for r in records))
+        seconds = time.perf_counter() - started
+        self.summary.restored += restored
+        self.summary.restore_seconds += seconds
+        self.metrics.record_restore(seconds, restored)
+        self.metrics.set_customers_tracked(len(self.store))
+        log.info(
+            "assigned %s; restored %d changelog records in %.3fs",
+            [f"{tp.topic}[{tp.partition}]" for tp in partitions],
+            restored,
+            seconds,
+        )
+        self.readiness.set_state_restored(True)
+
+    def _on_revoke(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self.store.drop(tp.partition)
+            self.metrics.forget_partition(tp.topic, tp.partition)
+        log.info("revoked %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+
+
+def install_sigterm(stop: threading.Event) -> Callable[[], None]:
+    """SIGTERM/SIGINT set ``stop``: the loop finishes the batch in hand, commits, and returns."""
+    import signal
+
+    def handler(signum, _frame):
+        log.info("signal %d: finishing the current batch, then stopping", signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, prev) for sig, prev in previous.items()]

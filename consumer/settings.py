@@ -1,0 +1,84 @@
+"""Every setting of `segmenter consume` / `segmenter replay`, with its flag and environment variable.
+
+One table, so the flags, the environment names (used by docker-compose and Kubernetes manifests) and
+the README cannot drift apart. A flag beats its environment variable, which beats the default.
+``KAFKA_BOOTSTRAP_SERVERS`` is also honoured, as the test fixtures and local-kafka.sh print it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from consumer.backends.config import ClientConfig
+
+
+@dataclass(frozen=True)
+class Setting:
+    flag: str
+    env: str
+    default: Any
+    help: str
+    type: type = str
+
+
+CONNECTION = (
+    Setting("--bootstrap-servers", "SEGMENTER_BOOTSTRAP_SERVERS", "127.0.0.1:19092", "Kafka host:port list"),
+    Setting("--client", "SEGMENTER_CLIENT", "kafka-python", "kafka-python | confluent"),
+    Setting(
+        "--security-protocol",
+        "SEGMENTER_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL",
+    ),
+    Setting("--sasl-mechanism", "SEGMENTER_SASL_MECHANISM", None, "PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512"),
+    Setting("--sasl-username", "SEGMENTER_SASL_USERNAME", None, "SASL user"),
+    Setting("--sasl-password", "SEGMENTER_SASL_PASSWORD", None, "SASL password (prefer the environment)"),
+    Setting("--ssl-cafile", "SEGMENTER_SSL_CAFILE", None, "CA bundle (PEM)"),
+    Setting("--ssl-certfile", "SEGMENTER_SSL_CERTFILE", None, "client certificate (PEM)"),
+    Setting("--ssl-keyfile", "SEGMENTER_SSL_KEYFILE", None, "client key (PEM)"),
+)
+TOPICS = (
+    Setting("--input-topic", "SEGMENTER_INPUT_TOPIC", "customer-events", "events in, keyed by customer id"),
+    Setting("--output-topic", "SEGMENTER_OUTPUT_TOPIC", "customer-segments", "segment updates (compacted)"),
+    Setting("--dlq-topic", "SEGMENTER_DLQ_TOPIC", "customer-events-dlq", "dead letters"),
+    Setting(
+        "--changelog-topic", "SEGMENTER_CHANGELOG_TOPIC", "customer-segmenter-state", "state (compacted)"
+    ),
+    Setting("--partitions", "SEGMENTER_PARTITIONS", 3, "partitions of topics created if missing", int),
+)
+SCORER = (
+    Setting("--group-id", "SEGMENTER_GROUP_ID", "customer-segmenter", "consumer group"),
+    Setting(
+        "--instance-id", "SEGMENTER_INSTANCE_ID", "scorer-0", "stable per instance: names its transactions"
+    ),
+    Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory (hot-reloaded)"),
+    Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int),
+    Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
+    Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),
+)
+
+
+def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) -> None:
+    for group in groups:
+        for s in group:
+            default = os.environ.get(s.env, s.default)
+            if s.flag == "--bootstrap-servers":
+                default = os.environ.get(s.env) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or s.default
+            parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
+
+
+def client_config(args: argparse.Namespace, client_id: str) -> ClientConfig:
+    return ClientConfig(
+        bootstrap_servers=args.bootstrap_servers,
+        security_protocol=args.security_protocol,
+        sasl_mechanism=args.sasl_mechanism,
+        sasl_username=args.sasl_username,
+        sasl_password=args.sasl_password,
+        ssl_cafile=args.ssl_cafile,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+        client_id=client_id,
+    )

@@ -1,0 +1,83 @@
+"""Fixtures and helpers of the streaming-scorer tests: a trained model, a stream with garbage in it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pytest
+
+from consumer.backends.abstract import Record
+from consumer.model_source import ModelSource
+from consumer.processor import Processor, Topics
+from consumer.replay import INVALID_SAMPLES
+from consumer.state_store import StateStore
+from model.events import encode_event
+from model.features import EVENT_FEATURE_SPEC
+from model.synthetic import synthetic_events
+from training.sources import from_events
+from training.train import TrainOptions, train
+
+N_CUSTOMERS = 150
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """A small model trained on synthetic customers with demographics (so every feature is used)."""
+    out = tmp_path_factory.mktemp("model")
+    data = from_events(synthetic_events(2000, seed=11), "synthetic:2000")
+    train(data, out, TrainOptions(k_max=5, stability_rounds=2, report=False, compare_sample=2000))
+    return out
+
+
+@pytest.fixture(scope="session")
+def model_source(model_dir):
+    return ModelSource(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+
+
+@pytest.fixture(scope="session")
+def stream() -> list[tuple[bytes | None, bytes]]:
+    """(key, value) records in event-time order: valid synthetic events plus one bad one in 40."""
+    events = sorted(synthetic_events(N_CUSTOMERS, seed=5), key=lambda e: (e.ts_ms, e.event_id))
+    out: list[tuple[bytes | None, bytes]] = []
+    for n, event in enumerate(events, start=1):
+        out.append((event.customer_id.encode(), encode_event(event)))
+        if n % 40 == 0:
+            out.append((b"bad", INVALID_SAMPLES[(n // 40) % len(INVALID_SAMPLES)]))
+    return out
+
+
+def as_records(pairs: Sequence[tuple[bytes | None, bytes]], topic: str = "events", partition: int = 0):
+    return [Record(topic, partition, offset, key, value) for offset, (key, value) in enumerate(pairs)]
+
+
+def valid_count(pairs) -> int:
+    return sum(1 for key, _ in pairs if key != b"bad")
+
+
+# Fields that describe one run's emission history (batch cuts, wall clock, partition), not the segment.
+RUN_FIELDS = {"scored_at", "source", "previous_segment_id", "changed"}
+
+
+def final_updates(values: Sequence[bytes]) -> dict[str, dict]:
+    """The compacted view of segment updates: the last per customer, without per-run fields."""
+    latest: dict[str, dict] = {}
+    for value in values:
+        body = json.loads(value)
+        latest[body["customer_id"]] = {k: v for k, v in body.items() if k not in RUN_FIELDS}
+    return latest
+
+
+def reference_run(model, pairs, batch_size: int = 10_000):
+    """The uninterrupted, single-process result: (final updates, final state entries)."""
+    store = StateStore()
+    store.assign(0)
+    processor = Processor(store, model, Topics())
+    updates: list[bytes] = []
+    records = as_records(pairs)
+    for start in range(0, len(records), batch_size):
+        result = processor.process(records[start : start + batch_size])
+        processor.commit_entries(result)
+        updates += [o.value for o in result.outputs if o.topic == Topics().output]
+    states = {cid: entry.state for cid, entry in store.customers()}
+    return final_updates(updates), states

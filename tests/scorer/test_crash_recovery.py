@@ -1,0 +1,101 @@
+"""SIGKILL the scorer process mid-stream and restart it: exactly-once loses and repeats nothing,
+at-least-once loses nothing and repeats only identical updates."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+
+import pytest
+from kafka import KafkaAdminClient
+
+from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
+from consumer.processor import Topics
+from consumer.state_store import Entry
+
+from scorer_fixtures import RUN_FIELDS, final_updates, reference_run
+from waiting import wait_for
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def scorer_command(bootstrap: str, model_dir, topics: Topics, group: str, exactly_once: bool) -> list[str]:
+    command = [
+        sys.executable, "-m", "deploy.cli", "consume",
+        "--bootstrap-servers", bootstrap, "--model-dir", str(model_dir), "--group-id", group,
+        "--input-topic", topics.input, "--output-topic", topics.output, "--dlq-topic", topics.dead_letter,
+        "--changelog-topic", topics.changelog, "--batch-size", "20", "--metrics-port", "0",
+        "--exit-when-idle",
+    ]  # fmt: skip
+    return [*command, "--exactly-once"] if exactly_once else command
+
+
+def committed_total(bootstrap: str, group: str) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        admin.close()
+
+
+def crash_then_finish(bootstrap, command, group, kill_after: list[int], total: int) -> list[int]:
+    """Start the scorer, SIGKILL it once the group committed past each mark, then let it finish.
+
+    Returns what was committed at each kill, to show the kills landed mid-stream.
+    """
+    at_kill = []
+    for mark in kill_after:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(lambda m=mark: committed_total(bootstrap, group) >= m, timeout=90, what=f"{mark} committed")
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        at_kill.append(committed_total(bootstrap, group))
+    finished = subprocess.run(command, capture_output=True, timeout=300, check=False)
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    return at_kill
+
+
+def read(backend, topic: str, isolation: str = "read_committed"):
+    return list(backend.read_partitions([TopicPartition(topic, p) for p in range(3)], isolation_level=isolation))
+
+
+@pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
+def test_sigkill_mid_stream(kafka, unique_name, group_id, model_dir, model_source, stream, exactly_once):
+    backend = make_backend("kafka-python", ClientConfig(kafka.bootstrap_servers))
+    topics = Topics(f"{unique_name}-in", f"{unique_name}-out", f"{unique_name}-dlq", f"{unique_name}-state")
+    backend.ensure_topics([TopicSpec(topics.input, 3)])
+    with backend.producer() as producer:
+        for key, value in stream:
+            producer.produce(topics.input, key, value)
+        producer.flush()
+
+    command = scorer_command(kafka.bootstrap_servers, model_dir, topics, group_id, exactly_once)
+    marks = [len(stream) // 6, len(stream) // 3, len(stream) // 2]
+    at_kill = crash_then_finish(kafka.bootstrap_servers, command, group_id, marks, len(stream))
+    assert all(done < len(stream) for done in at_kill), f"a kill came after the end: {at_kill}"
+
+    expected_updates, expected_states = reference_run(model_source, stream)
+    outputs = read(backend, topics.output)
+    assert final_updates([r.value for r in outputs]) == expected_updates, "nothing lost"
+    changelog = {r.key.decode(): Entry.from_bytes(r.value).state for r in read(backend, topics.changelog)}
+    assert changelog == expected_states, "state equals an uninterrupted run"
+    assert len(read(backend, topics.dead_letter)) == len([k for k, _ in stream if k == b"bad"]) or not exactly_once
+
+    by_event: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
+    for record in outputs:
+        body = json.loads(record.value)
+        source = body["source"]
+        by_event[(body["customer_id"], source["partition"], source["offset"])].append(body)
+    repeated = {key: bodies for key, bodies in by_event.items() if len(bodies) > 1}
+    if exactly_once:
+        assert not repeated, f"read_committed saw {len(repeated)} events' effects twice"
+    for bodies in repeated.values():
+        first = {k: v for k, v in bodies[0].items() if k != "scored_at"}
+        assert all({k: v for k, v in b.items() if k != "scored_at"} == first for b in bodies), "re-emits differ"
+    assert RUN_FIELDS  # the comparison above ignores only the wall-clock field, not the others

@@ -1,0 +1,147 @@
+"""The streaming scorer through the real broker: counts, restarts, hand-over, file-mode equality."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
+from consumer.outputs import DLQ_REASON
+from consumer.processor import Topics
+from consumer.runner import RunnerSettings, ScorerRunner
+from consumer.state_store import Entry
+
+from scorer_fixtures import final_updates, reference_run, valid_count
+from waiting import wait_for
+
+pytestmark = pytest.mark.kafka
+
+CLIENTS = ["kafka-python", "confluent"]
+
+
+def topics_for(name: str) -> Topics:
+    return Topics(f"{name}-events", f"{name}-segments", f"{name}-dlq", f"{name}-state")
+
+
+def produce(backend, topic: str, pairs) -> None:
+    with backend.producer() as producer:
+        for key, value in pairs:
+            producer.produce(topic, key, value)
+        producer.flush()
+
+
+def read_all(backend, topic: str, partitions: int = 3):
+    return list(backend.read_partitions([TopicPartition(topic, p) for p in range(partitions)]))
+
+
+def run_until_idle(backend, topics: Topics, model, group: str, **settings) -> ScorerRunner:
+    runner = ScorerRunner(
+        backend,
+        RunnerSettings(group_id=group, topics=topics, exit_when_idle=True, batch_size=300, **settings),
+        model,
+    )
+    runner.run()
+    return runner
+
+
+def final_states(backend, topics: Topics) -> dict[str, bytes]:
+    latest = {r.key.decode(): r.value for r in read_all(backend, topics.changelog)}
+    return {cid: Entry.from_bytes(value).state for cid, value in latest.items()}
+
+
+@pytest.fixture
+def setup(kafka, unique_name):
+    def build(client: str = "kafka-python"):
+        backend = make_backend(client, ClientConfig(kafka.bootstrap_servers))
+        topics = topics_for(unique_name)
+        backend.ensure_topics([TopicSpec(topics.input, 3)])
+        return backend, topics
+
+    return build
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_every_event_is_scored_or_dead_lettered(setup, model_source, stream, group_id, client):
+    backend, topics = setup(client)
+    produce(backend, topics.input, stream)
+    runner = run_until_idle(backend, topics, model_source, group_id)
+
+    assert runner.summary.events == len(stream)
+    assert runner.summary.valid == valid_count(stream)
+    dead = read_all(backend, topics.dead_letter)
+    assert len(dead) == runner.summary.dead_letters == len(stream) - valid_count(stream)
+    assert all(dict(r.headers)[DLQ_REASON] for r in dead)
+    assert sorted(r.value for r in dead) == sorted(v for k, v in stream if k == b"bad")
+
+    expected_updates, expected_states = reference_run(model_source, stream)
+    assert final_updates([r.value for r in read_all(backend, topics.output)]) == expected_updates
+    assert final_states(backend, topics) == expected_states
+
+
+def test_restart_after_clean_stop_continues_from_the_changelog(setup, model_source, stream, group_id):
+    backend, topics = setup()
+    half = len(stream) // 2
+    produce(backend, topics.input, stream[:half])
+    first = run_until_idle(backend, topics, model_source, group_id)
+    assert first.summary.events == half
+
+    produce(backend, topics.input, stream[half:])
+    second = run_until_idle(backend, topics, model_source, group_id)
+    assert second.summary.events == len(stream) - half, "resumed after the committed offsets"
+    assert second.summary.restored > 0, "state came back from the changelog"
+    # Frequencies kept counting: the final state is that of one uninterrupted run.
+    assert final_states(backend, topics) == reference_run(model_source, stream)[1]
+
+
+def test_two_instances_split_partitions_and_hand_over_state(setup, model_source, stream, group_id):
+    backend, topics = setup()
+    third = len(stream) // 3
+    produce(backend, topics.input, stream[:third])
+    settings = RunnerSettings(group_id=group_id, topics=topics, batch_size=100, poll_timeout_s=0.2)
+    a = ScorerRunner(backend, settings, model_source)
+    b = ScorerRunner(backend, RunnerSettings(**{**vars(settings), "instance_id": "scorer-1"}), model_source)
+    stop_a, stop_b = threading.Event(), threading.Event()
+    thread_a = threading.Thread(target=a.run, args=(stop_a,))
+    thread_a.start()
+    try:
+        wait_for(lambda: a.summary.events >= third, what="instance A consuming alone")
+        thread_b = threading.Thread(target=b.run, args=(stop_b,))
+        thread_b.start()
+        wait_for(lambda: a.store.partitions() and b.store.partitions(), what="both instances owning partitions")
+        assert not set(a.store.partitions()) & set(b.store.partitions())
+        produce(backend, topics.input, stream[third : 2 * third])
+        wait_for(lambda: a.summary.events + b.summary.events >= 2 * third, what="both consuming")
+        stop_b.set()
+        thread_b.join(timeout=60)
+        wait_for(lambda: len(a.store.partitions()) == 3, what="A taking B's partitions back")
+        produce(backend, topics.input, stream[2 * third :])
+        wait_for(lambda: a.summary.events + b.summary.events >= len(stream), timeout=90, what="the rest")
+        # A counts a batch's events only after applying its state, so A's store is quiet by now.
+        held_by_a = {cid: e.state for cid, e in a.store.customers()}
+    finally:
+        stop_a.set()
+        stop_b.set()
+        thread_a.join(timeout=60)
+    assert b.summary.events > 0 and a.summary.restored > 0
+    assert final_states(backend, topics) == reference_run(model_source, stream)[1]
+    # A owned every customer at the end, with the state B had built for some of them.
+    assert held_by_a == reference_run(model_source, stream)[1]
+
+
+def test_file_mode_and_kafka_give_identical_segments(setup, model_source, model_dir, stream, group_id, tmp_path):
+    from consumer.file_mode import run_files
+
+    source = tmp_path / "events.jsonl"
+    source.write_bytes(b"".join(value.replace(b"\n", b" ") + b"\n" for _, value in stream))
+    sink = tmp_path / "out.jsonl"
+    summary = run_files(f"file:{source}", f"file:{sink}", model_source, batch_size=64)
+    assert summary.events == len(stream) and summary.dead_letters == len(stream) - valid_count(stream)
+
+    backend, topics = setup()
+    produce(backend, topics.input, stream)
+    run_until_idle(backend, topics, model_source, group_id)
+    kafka_updates = final_updates([r.value for r in read_all(backend, topics.output)])
+    assert final_updates(sink.read_bytes().splitlines()) == kafka_updates
+    assert Counter(u["segment_id"] for u in kafka_updates.values()).total() == len(kafka_updates)

@@ -1,0 +1,20 @@
+"""Waiting on a condition with a deadline: how tests wait for brokers, servers and consumers."""
+
+from __future__ import annotations
+
+import time
+
+
+def wait_for(condition, *, timeout: float = 60.0, interval: float = 0.1, what: str = "condition"):
+    """Poll ``condition`` until it returns a truthy value; fail loudly after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = condition()
+            if value:
+                return value
+        except Exception as exc:  # a broker still starting raises many kinds; keep the last
+            last_error = exc
+        time.sleep(interval)  # the poll interval of a deadline-bounded wait, not a fixed delay
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
