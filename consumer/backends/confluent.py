@@ -24,6 +24,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # librdkafka pauses a partition's fetching this long once its local queue is full (default 1 s):
     # whenever processing is slower than fetching, that stalls the consumer to ~15% of its rate.
     "fetch.queue.backoff.ms": 10,
+    # A killed member's partitions wait this long for a new owner (Kafka's client default is 45 s).
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 3_000,
 }
 _EOF = confluent_kafka.KafkaError._PARTITION_EOF
 _NO_OFFSET = confluent_kafka.OFFSET_INVALID

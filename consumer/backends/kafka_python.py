@@ -38,6 +38,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # Larger fetches per partition: fewer round trips when catching up or restoring.
     "max_partition_fetch_bytes": 8 * 1024 * 1024,
     "receive_buffer_bytes": 4 * 1024 * 1024,
+    # A killed member's partitions wait this long for a new owner (Kafka's client default is 45 s).
+    "session_timeout_ms": 10_000,
+    "heartbeat_interval_ms": 3_000,
 }
 _CALLBACK_TICK_S = 0.005
 
