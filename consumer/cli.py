@@ -23,13 +23,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="file:PATH or - : score a JSON-lines file with no broker")
     parser.add_argument("--sink", default="-", help="with --source: file:PATH or - (stdout)")
     parser.add_argument("--dead-letters", help="with --source: file:PATH for dead letters")
+    parser.add_argument(
+        "--model", choices=("kmeans", "river"), default="kmeans",
+        help="kmeans: the saved pipeline; river: online KMeans seeded from it, learning as it scores",
+    )  # fmt: skip
+    parser.add_argument("--river-learning-rate", type=float, default=0.005, help="step of a centre per row")
 
 
 def run(args: argparse.Namespace) -> int:
     from consumer.model_source import ModelSource
     from model.features import EVENT_FEATURE_SPEC
 
-    model = ModelSource(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+    wrap = None
+    if args.model == "river":
+        from model.online import OnlineKMeans
+
+        def wrap(base):
+            return OnlineKMeans(base, learning_rate=args.river_learning_rate)
+
+    model = ModelSource(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), wrap=wrap)
     if args.source:
         return _run_files(args, model)
     return _run_kafka(args, model)

@@ -42,6 +42,7 @@ class ModelSource:
         directory: str | os.PathLike,
         *,
         expected_schema_hash: str | None = None,
+        wrap: Callable | None = None,
         loader: Callable = load_artifact,
         check_interval_s: float = 5.0,
         on_reload: ReloadListener | None = None,
@@ -49,13 +50,14 @@ class ModelSource:
     ) -> None:
         self.directory = Path(directory)
         self._loader = loader
+        self._wrap = wrap or (lambda model: model)  # e.g. an online river model around the artifact
         self._interval = check_interval_s
         self._on_reload = on_reload or (lambda result, detail: None)
         self._clock = clock
         self._seen = _fingerprint(self.directory)
         self._expected_schema = expected_schema_hash
         # At start a broken artifact is fatal: there is nothing else to serve.
-        self._model = loader(self.directory, expected_schema_hash=expected_schema_hash)
+        self._model = self._wrap(loader(self.directory, expected_schema_hash=expected_schema_hash))
         self._next_check = clock() + check_interval_s
         self._on_reload("loaded", self._model.model_id)
 
@@ -73,7 +75,7 @@ class ModelSource:
             return False
         self._seen = fingerprint
         try:
-            candidate = self._loader(self.directory, expected_schema_hash=self._expected_schema)
+            candidate = self._wrap(self._loader(self.directory, expected_schema_hash=self._expected_schema))
         except (ArtifactError, OSError, ValueError) as error:
             log.error("model reload refused, still serving %s: %s", self._model.model_id, error)
             self._on_reload("refused", type(error).__name__)

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update
-from consumer.state_store import NO_SEGMENT, Entry, StateStore
+from consumer.state_store import NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
 from model.errors import InvalidEvent
 from model.events import decode_event
 from model.features import features, last_event_ms, update
@@ -62,6 +62,7 @@ class BatchResult:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     entries: dict[int, dict[str, bytes]] = field(default_factory=dict)
     scored: list[Scored] = field(default_factory=list)
+    checkpoints: dict[int, bytes] = field(default_factory=dict)  # online model, per partition
     invalid: Counter = field(default_factory=Counter)
     valid: int = 0
     duplicates: int = 0
@@ -120,7 +121,10 @@ class Processor:
         model = self.model()
         rows = [features(entry.state, last_event_ms(entry.state)) for entry, _ in changed.values()]
         started = time.perf_counter()
-        assignments = model.score(rows)
+        if hasattr(model, "score_partition"):
+            assignments = self._score_online(model, changed, rows, result)
+        else:
+            assignments = model.score(rows)
         result.scoring_seconds = time.perf_counter() - started
         scored_at = self.wall_clock()
         schema_hash = model.spec.schema_hash()
@@ -149,8 +153,29 @@ class Processor:
             result.outputs.append(Output(self.topics.changelog, key, encoded, partition=partition))
             result.scored.append(Scored(customer_id, assignment.segment_id, previous, event_time, row))
 
+    def _score_online(self, model, changed: dict, rows: list, result: BatchResult) -> list:
+        """Score per partition with that partition's learned centres; checkpoint them with the batch."""
+        by_partition: dict[int, list[int]] = {}
+        for i, (partition, _) in enumerate(changed):
+            by_partition.setdefault(partition, []).append(i)
+        assignments: list = [None] * len(rows)
+        for partition, indexes in by_partition.items():
+            scored, checkpoint = model.score_partition(
+                [rows[i] for i in indexes], self.store.checkpoint(partition)
+            )
+            for i, assignment in zip(indexes, scored, strict=True):
+                assignments[i] = assignment
+            result.checkpoints[partition] = checkpoint
+            result.outputs.append(
+                Output(self.topics.changelog, ONLINE_MODEL_KEY, checkpoint, partition=partition)
+            )
+        return assignments
+
     def commit_entries(self, result: BatchResult) -> None:
         """Apply a committed batch's entries, for partitions this instance still owns."""
         for partition, entries in result.entries.items():
             if self.store.owns(partition):
                 self.store.put_many(partition, entries)
+        for partition, checkpoint in result.checkpoints.items():
+            if self.store.owns(partition):
+                self.store.put_checkpoint(partition, checkpoint)

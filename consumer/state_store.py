@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from model.features import CustomerState, initialize, unpack_state
 
+# The changelog key of a partition's online-model checkpoint: NUL never appears in a customer id.
+ONLINE_MODEL_KEY = b"\x00online-model"
 _HEADER = struct.Struct("<Bqh")  # entry version, last applied offset, last segment (-1 = none yet)
 ENTRY_VERSION = 1
 NO_SEGMENT = -1
@@ -63,6 +65,7 @@ class StateStore:
 
     def __init__(self) -> None:
         self._partitions: dict[int, dict[str, bytes]] = {}
+        self._online: dict[int, bytes] = {}  # online-model checkpoint per partition (``model.online``)
 
     def get(self, partition: int, customer_id: str) -> Entry:
         raw = self._partitions.get(partition, {}).get(customer_id)
@@ -79,6 +82,9 @@ class StateStore:
         for key, value in records:
             if key is None:
                 continue
+            if key == ONLINE_MODEL_KEY:
+                self.put_checkpoint(partition, value)
+                continue
             customer_id = key.decode("utf-8")
             if value is None:  # a tombstone: the customer was forgotten
                 customers.pop(customer_id, None)
@@ -94,6 +100,14 @@ class StateStore:
     def drop(self, partition: int) -> None:
         """Forget a partition handed to another instance."""
         self._partitions.pop(partition, None)
+        self._online.pop(partition, None)
+
+    def checkpoint(self, partition: int) -> bytes | None:
+        return self._online.get(partition)
+
+    def put_checkpoint(self, partition: int, checkpoint: bytes | None) -> None:
+        if checkpoint:
+            self._online[partition] = checkpoint
 
     def owns(self, partition: int) -> bool:
         return partition in self._partitions

@@ -11,13 +11,12 @@ from collections import defaultdict
 
 import pytest
 from kafka import KafkaAdminClient
+from scorer_fixtures import RUN_FIELDS, final_updates, reference_run
+from waiting import wait_for
 
 from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
 from consumer.processor import Topics
 from consumer.state_store import Entry
-
-from scorer_fixtures import RUN_FIELDS, final_updates, reference_run
-from waiting import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -51,7 +50,9 @@ def crash_then_finish(bootstrap, command, group, kill_after: list[int], total: i
     for mark in kill_after:
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            wait_for(lambda m=mark: committed_total(bootstrap, group) >= m, timeout=90, what=f"{mark} committed")
+            wait_for(
+                lambda m=mark: committed_total(bootstrap, group) >= m, timeout=90, what=f"{mark} committed"
+            )
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
@@ -62,7 +63,9 @@ def crash_then_finish(bootstrap, command, group, kill_after: list[int], total: i
 
 
 def read(backend, topic: str, isolation: str = "read_committed"):
-    return list(backend.read_partitions([TopicPartition(topic, p) for p in range(3)], isolation_level=isolation))
+    return list(
+        backend.read_partitions([TopicPartition(topic, p) for p in range(3)], isolation_level=isolation)
+    )
 
 
 @pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
@@ -85,7 +88,10 @@ def test_sigkill_mid_stream(kafka, unique_name, group_id, model_dir, model_sourc
     assert final_updates([r.value for r in outputs]) == expected_updates, "nothing lost"
     changelog = {r.key.decode(): Entry.from_bytes(r.value).state for r in read(backend, topics.changelog)}
     assert changelog == expected_states, "state equals an uninterrupted run"
-    assert len(read(backend, topics.dead_letter)) == len([k for k, _ in stream if k == b"bad"]) or not exactly_once
+    assert (
+        len(read(backend, topics.dead_letter)) == len([k for k, _ in stream if k == b"bad"])
+        or not exactly_once
+    )
 
     by_event: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
     for record in outputs:
@@ -97,5 +103,32 @@ def test_sigkill_mid_stream(kafka, unique_name, group_id, model_dir, model_sourc
         assert not repeated, f"read_committed saw {len(repeated)} events' effects twice"
     for bodies in repeated.values():
         first = {k: v for k, v in bodies[0].items() if k != "scored_at"}
-        assert all({k: v for k, v in b.items() if k != "scored_at"} == first for b in bodies), "re-emits differ"
+        assert all({k: v for k, v in b.items() if k != "scored_at"} == first for b in bodies), (
+            "re-emits differ"
+        )
     assert RUN_FIELDS  # the comparison above ignores only the wall-clock field, not the others
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_zero(kafka, unique_name, group_id, model_dir, stream):
+    backend = make_backend("kafka-python", ClientConfig(kafka.bootstrap_servers))
+    topics = Topics(f"{unique_name}-in", f"{unique_name}-out", f"{unique_name}-dlq", f"{unique_name}-state")
+    backend.ensure_topics([TopicSpec(topics.input, 3)])
+    with backend.producer() as producer:
+        for key, value in stream:
+            producer.produce(topics.input, key, value)
+        producer.flush()
+    command = scorer_command(kafka.bootstrap_servers, model_dir, topics, group_id, exactly_once=False)
+    command.remove("--exit-when-idle")  # it would stop on its own; this one runs until told to
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: committed_total(kafka.bootstrap_servers, group_id) > 0, timeout=90, what="a commit")
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 0, stderr.decode()[-3000:]
+    summary = json.loads(stdout.decode().strip().splitlines()[-1])
+    assert summary["events"] > 0
+    assert summary["events"] == committed_total(kafka.bootstrap_servers, group_id), (
+        "all it read, it committed"
+    )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from scorer_fixtures import as_records, final_updates, reference_run, valid_count
+
 from consumer.outputs import DLQ_OFFSET, DLQ_REASON
 from consumer.processor import Processor, Topics
 from consumer.state_store import Entry, StateStore
 from model.events import decode_event
 from model.features import features, last_event_ms
-
-from scorer_fixtures import as_records, final_updates, reference_run, valid_count
 
 TOPICS = Topics()
 
@@ -78,9 +78,9 @@ def test_emit_only_on_change_publishes_changes_only(model_source, stream):
         published += [json.loads(o.value) for o in result.outputs if o.topic == TOPICS.output]
     assert published, "first assignments are changes"
     assert all(body["changed"] for body in published)
-    assert final_updates(
-        [o.value for o in every.outputs if o.topic == TOPICS.output]
-    ).keys() == {b["customer_id"] for b in published}
+    assert final_updates([o.value for o in every.outputs if o.topic == TOPICS.output]).keys() == {
+        b["customer_id"] for b in published
+    }
 
 
 def test_changelog_restores_the_same_state_and_counting_continues(model_source, stream):
@@ -107,5 +107,6 @@ def test_entry_round_trip_keeps_offset_and_segment(model_source, stream):
     for entries in result.entries.values():
         for raw in entries.values():
             entry = Entry.from_bytes(raw)
-            assert entry.last_offset >= 0 and entry.last_segment >= 0
+            assert entry.last_offset >= 0
+            assert entry.last_segment >= 0
             assert Entry.from_bytes(entry.to_bytes()) == entry

@@ -6,15 +6,14 @@ import threading
 from collections import Counter
 
 import pytest
+from scorer_fixtures import final_updates, reference_run, valid_count
+from waiting import wait_for
 
 from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
 from consumer.outputs import DLQ_REASON
 from consumer.processor import Topics
 from consumer.runner import RunnerSettings, ScorerRunner
 from consumer.state_store import Entry
-
-from scorer_fixtures import final_updates, reference_run, valid_count
-from waiting import wait_for
 
 pytestmark = pytest.mark.kafka
 
@@ -109,7 +108,9 @@ def test_two_instances_split_partitions_and_hand_over_state(setup, model_source,
         wait_for(lambda: a.summary.events >= third, what="instance A consuming alone")
         thread_b = threading.Thread(target=b.run, args=(stop_b,))
         thread_b.start()
-        wait_for(lambda: a.store.partitions() and b.store.partitions(), what="both instances owning partitions")
+        wait_for(
+            lambda: a.store.partitions() and b.store.partitions(), what="both instances owning partitions"
+        )
         assert not set(a.store.partitions()) & set(b.store.partitions())
         produce(backend, topics.input, stream[third : 2 * third])
         wait_for(lambda: a.summary.events + b.summary.events >= 2 * third, what="both consuming")
@@ -124,20 +125,24 @@ def test_two_instances_split_partitions_and_hand_over_state(setup, model_source,
         stop_a.set()
         stop_b.set()
         thread_a.join(timeout=60)
-    assert b.summary.events > 0 and a.summary.restored > 0
+    assert b.summary.events > 0
+    assert a.summary.restored > 0
     assert final_states(backend, topics) == reference_run(model_source, stream)[1]
     # A owned every customer at the end, with the state B had built for some of them.
     assert held_by_a == reference_run(model_source, stream)[1]
 
 
-def test_file_mode_and_kafka_give_identical_segments(setup, model_source, model_dir, stream, group_id, tmp_path):
+def test_file_mode_and_kafka_give_identical_segments(
+    setup, model_source, model_dir, stream, group_id, tmp_path
+):
     from consumer.file_mode import run_files
 
     source = tmp_path / "events.jsonl"
     source.write_bytes(b"".join(value.replace(b"\n", b" ") + b"\n" for _, value in stream))
     sink = tmp_path / "out.jsonl"
     summary = run_files(f"file:{source}", f"file:{sink}", model_source, batch_size=64)
-    assert summary.events == len(stream) and summary.dead_letters == len(stream) - valid_count(stream)
+    assert summary.events == len(stream)
+    assert summary.dead_letters == len(stream) - valid_count(stream)
 
     backend, topics = setup()
     produce(backend, topics.input, stream)

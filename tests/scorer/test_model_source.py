@@ -1,0 +1,73 @@
+"""Hot reload between batches: a new artifact is picked up, a broken one refused while the old serves."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from consumer.model_source import ModelSource
+from model.errors import ArtifactError, ArtifactIntegrityError
+from model.features import EVENT_FEATURE_SPEC
+from model.synthetic import synthetic_events
+from training.sources import from_events
+from training.train import TrainOptions, train
+
+SCHEMA = EVENT_FEATURE_SPEC.schema_hash()
+
+
+@pytest.fixture
+def live_dir(model_dir, tmp_path):
+    live = tmp_path / "live"
+    shutil.copytree(model_dir, live)
+    return live
+
+
+def _source(directory, events):
+    return ModelSource(
+        directory,
+        expected_schema_hash=SCHEMA,
+        check_interval_s=0,
+        on_reload=lambda r, d: events.append((r, d)),
+    )
+
+
+def test_a_new_artifact_is_loaded_between_batches(live_dir, tmp_path):
+    events: list = []
+    source = _source(live_dir, events)
+    first_id = source().model_id
+    assert not source.maybe_reload(), "nothing changed yet"
+
+    newer = tmp_path / "newer"
+    train(
+        from_events(synthetic_events(800, seed=3), "synthetic:800"),
+        newer,
+        TrainOptions(k_max=4, report=False),
+    )
+    for name in ("model.joblib", "manifest.json"):  # what training does: model first, manifest last
+        shutil.copy(newer / name, live_dir / name)
+    assert source.maybe_reload()
+    assert source().model_id != first_id
+    assert events == [("loaded", first_id), ("loaded", source().model_id)]
+
+
+def test_a_tampered_artifact_is_refused_and_the_old_model_keeps_serving(live_dir):
+    events: list = []
+    source = _source(live_dir, events)
+    serving = source()
+    data = bytearray((live_dir / "model.joblib").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (live_dir / "model.joblib").write_bytes(bytes(data))
+    assert not source.maybe_reload()
+    assert source() is serving
+    assert events[-1] == ("refused", "ArtifactIntegrityError")
+    assert not source.maybe_reload(), "the same broken files are not retried"
+
+
+def test_a_broken_artifact_at_start_is_a_clear_error(live_dir):
+    (live_dir / "model.joblib").write_bytes(b"not a model")
+    with pytest.raises(ArtifactIntegrityError, match="sha256"):
+        ModelSource(live_dir, expected_schema_hash=SCHEMA)
+    shutil.rmtree(live_dir)
+    with pytest.raises(ArtifactError, match="train a model first"):
+        ModelSource(live_dir, expected_schema_hash=SCHEMA)
