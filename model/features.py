@@ -1,9 +1,16 @@
 """The ONE per-customer aggregator: training, the stream and the form all compute features with it.
 
 ``initialize() -> state``, ``update(state, event) -> state``, ``features(state, now_ms) -> dict``.
-Time is event time: ``now_ms`` is an event-time clock (the latest event seen), never the wall clock, so
-replayed 1997 history is days old, not decades. A ``now_ms`` earlier than the customer's own last event
-is raised to it, so late or out-of-order events never turn the clock back or make recency negative.
+Time is event time: ``now_ms`` is an event-time clock, never the wall clock, so replayed 1997 history is
+days old, not decades. A ``now_ms`` earlier than the customer's own last event is raised to it, so late
+or out-of-order events never turn the clock back or make recency negative.
+
+The one rule: a customer's features are as of its own latest event (``last_event_ms(state)``), in
+training (``batch_features``), in the stream and in the form. The stream must score that way to be
+independent of batching, partitions and restarts; training does the same so that recency, tenure and
+the decayed spend mean in training what they mean when the model is served. (Scored against the end of
+the whole history instead, training saw recencies of up to 545 days on CDNOW while the purchase-driven
+stream always sees 0, and nearly every streamed customer landed in one segment.)
 
 Order does not matter: every field is a sum, count, min, max or bitwise or, so any order of the same
 events gives the same state (the decayed spend only up to float rounding, about 1e-15 relative). The
@@ -290,13 +297,33 @@ def aggregate_history(events: Iterable[Event]) -> dict[str, CustomerState]:
 def batch_features(events: Iterable[Event], now_ms: int | None = None) -> pd.DataFrame:
     """One feature row per customer, indexed by ``customer_id``, computed by the streaming aggregator.
 
-    ``now_ms`` defaults to the latest event time in the history (never the wall clock). Unknown values
-    are NaN; categorical columns have ``object`` dtype.
+    Parameters
+    ----------
+    events : iterable of Event
+        The history, in any order.
+    now_ms : int, optional
+        ``None`` (the default, what training uses): each customer's features are as of ITS OWN latest
+        event, ``features(state, last_event_ms(state))``, exactly what the stream scores. An explicit
+        event time gives a snapshot of everyone "as of one date" instead (for analysis, e.g. who has
+        lapsed by the end of the history; not what the stream computes). Never the wall clock.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``EVENT_FEATURE_SPEC.feature_names``; unknown values are NaN; categorical columns have
+        ``object`` dtype.
+
+    >>> from model.events import Event
+    >>> day = 86_400_000
+    >>> history = [Event("a", "early", "purchase", 0, amount=5.0),
+    ...            Event("b", "late", "purchase", 100 * day, amount=5.0)]
+    >>> batch_features(history)["recency_days"].tolist()
+    [0.0, 0.0]
+    >>> batch_features(history, now_ms=100 * day)["recency_days"].tolist()
+    [100.0, 0.0]
     """
     states = aggregate_history(events)
-    if now_ms is None:
-        now_ms = max((last_event_ms(s) for s in states.values()), default=0)
-    rows = [features(s, now_ms) for s in states.values()]
+    rows = [features(s, last_event_ms(s) if now_ms is None else now_ms) for s in states.values()]
     index = pd.Index(list(states), name=EVENT_FEATURE_SPEC.id_column, dtype=object)
     columns = {
         name: np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)

@@ -158,7 +158,7 @@ class DriftMonitor:
     Parameters
     ----------
     training_distribution : sequence of float
-        Share of each segment in training (the manifest's ``segment_distribution``).
+        Expected share of each segment (see :meth:`from_manifest` for which manifest field).
     feature_baselines : mapping
         Feature name -> ``numeric_baseline`` / ``categorical_baseline`` dict (may be empty).
     thresholds : DriftThresholds, optional
@@ -186,10 +186,24 @@ class DriftMonitor:
 
     @classmethod
     def from_manifest(cls, manifest: Mapping[str, Any], **kwargs: Any) -> DriftMonitor:
-        """Build from an artifact manifest (``segment_distribution``, ``feature_baselines``)."""
-        if "segment_distribution" not in manifest:
+        """Build from an artifact manifest, preferring the references that describe the stream.
+
+        The scorer emits one assignment per changed customer per batch, over customers' partial
+        histories, so a stable stream does not look like the training customers (one row each, whole
+        history): young customers weigh more. Training from events therefore also records
+        ``stream_segment_distribution`` / ``stream_feature_baselines``, computed per event on a replayed
+        sample; they are used when present. Models trained from a customer table have no events and
+        only ``segment_distribution`` / ``feature_baselines``, which are then the reference.
+        """
+        if "stream_segment_distribution" in manifest:
+            distribution = manifest["stream_segment_distribution"]
+            baselines = manifest.get("stream_feature_baselines") or {}
+        elif "segment_distribution" in manifest:
+            distribution = manifest["segment_distribution"]
+            baselines = manifest.get("feature_baselines") or {}
+        else:
             raise ValueError("manifest has no 'segment_distribution'; retrain to record drift baselines")
-        return cls(manifest["segment_distribution"], manifest.get("feature_baselines") or {}, **kwargs)
+        return cls(distribution, baselines, **kwargs)
 
     def observe(
         self,

@@ -270,6 +270,21 @@ def test_monitor_from_manifest_requires_a_segment_distribution():
     assert built.expected.tolist() == [0.2, 0.8]
 
 
+def test_monitor_from_manifest_prefers_the_stream_reference():
+    training = {
+        "segment_distribution": [0.2, 0.8],
+        "feature_baselines": {"spend": numeric_baseline([1.0, 2.0, 3.0])},
+    }
+    stream = {
+        "stream_segment_distribution": [0.6, 0.4],
+        "stream_feature_baselines": {"plan": categorical_baseline(["a", "b"])},
+    }
+    built = DriftMonitor.from_manifest(training | stream)
+    assert built.expected.tolist() == [0.6, 0.4]
+    assert set(built.features) == {"plan"}
+    assert DriftMonitor.from_manifest(training).expected.tolist() == [0.2, 0.8]  # a table-trained model
+
+
 def test_thresholds_must_be_ordered():
     with pytest.raises(ValueError, match="psi thresholds"):
         DriftThresholds(psi_warn=0.3, psi_alert=0.2)

@@ -144,34 +144,55 @@ def history():
 
 
 def test_one_event_at_a_time_equals_batch(history):
+    """The stream's row (as of the customer's own latest event) is exactly training's row."""
     batch = batch_features(history)
-    now = max(e.ts_ms for e in history)
     states = {}
     for event in history:
         states[event.customer_id] = update(states.get(event.customer_id, initialize()), event)
     assert set(states) == set(batch.index)
     for customer, state in states.items():
-        same_row(features(state, now), batch.loc[customer])
+        same_row(features(state, last_event_ms(state)), batch.loc[customer])
 
 
 def test_shuffled_order_gives_the_same_features(history):
     batch = batch_features(history)
     shuffled = history[:]
     random.Random(5).shuffle(shuffled)
-    now = max(e.ts_ms for e in history)
     for customer, state in aggregate_history(shuffled).items():
-        same_row(features(state, now), batch.loc[customer], approx=("decayed_spend",))
+        same_row(features(state, last_event_ms(state)), batch.loc[customer], approx=("decayed_spend",))
 
 
-def test_batch_frame_shape(history):
+def test_batch_frame_shape_and_each_customers_own_clock(history):
     frame = batch_features(history)
     assert frame.index.name == "customer_id"
     assert tuple(frame.columns) == EVENT_FEATURE_SPEC.feature_names
-    assert frame["recency_days"].min() >= 0
-    latest = max(history, key=lambda e: e.ts_ms)  # now defaults to the latest event in the history
-    assert frame["tenure_days"].max() == (latest.ts_ms - min(e.ts_ms for e in history)) / DAY
     assert all(frame[c].dtype == object for c in EVENT_FEATURE_SPEC.categorical)
     assert batch_features([]).shape == (0, len(EVENT_FEATURE_SPEC.feature_names))
+    first, last = {}, {}
+    for e in history:
+        first[e.customer_id] = min(first.get(e.customer_id, e.ts_ms), e.ts_ms)
+        last[e.customer_id] = max(last.get(e.customer_id, e.ts_ms), e.ts_ms)
+    tenure = {c: (last[c] - first[c]) / DAY for c in first}
+    assert frame["tenure_days"].to_dict() == tenure  # up to the customer's own latest event
+    assert frame["tenure_days"].nunique() > 10, "customers' clocks differ"
+    assert frame["recency_days"].min() >= 0
+    last_is_purchase = {
+        e.customer_id for e in history if e.type == "purchase" and e.ts_ms == last[e.customer_id]
+    }
+    assert (frame.loc[sorted(last_is_purchase), "recency_days"] == 0).all()
+    assert (frame.drop(index=sorted(last_is_purchase))["recency_days"].dropna() > 0).any()
+
+
+def test_an_explicit_now_is_one_snapshot_date_for_everyone(history):
+    end = max(e.ts_ms for e in history)
+    snapshot = batch_features(history, now_ms=end)
+    for customer, state in aggregate_history(history).items():
+        same_row(features(state, end), snapshot.loc[customer])
+    start = min(e.ts_ms for e in history)
+    assert snapshot["tenure_days"].max() == (end - start) / DAY
+    later = (snapshot["recency_days"] - batch_features(history)["recency_days"]).dropna()
+    assert (later >= 0).all()
+    assert (later > 0).any(), "as of the end, customers who stopped buying are days past their clock"
 
 
 def test_spec_declares_units_and_sane_ranges():

@@ -3,7 +3,6 @@ regression test for the original bug (every customer landed in cluster 0)."""
 
 import json
 import logging
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,15 @@ def cdnow_model(tmp_path_factory):
     return out
 
 
-def iso_ms(text):
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
-
-
-def purchases(customer, days_and_amounts, end_ms):
+def purchases(customer, days_and_amounts, start_ms):
     return [
-        Event(f"{customer}-{i}", customer, "purchase", end_ms - days * DAY_MS, amount=amount, quantity=1)
-        for i, (days, amount) in enumerate(days_and_amounts)
+        Event(f"{customer}-{i}", customer, "purchase", start_ms + day * DAY_MS, amount=amount, quantity=1)
+        for i, (day, amount) in enumerate(days_and_amounts)
     ]
+
+
+def visits(customer, days, start_ms):
+    return [Event(f"{customer}-v{day}", customer, "visit", start_ms + day * DAY_MS) for day in days]
 
 
 def test_cdnow_training_writes_model_manifest_projection_and_a_self_contained_report(cdnow_model):
@@ -50,6 +49,14 @@ def test_cdnow_training_writes_model_manifest_projection_and_a_self_contained_re
     assert all(name in report for name in manifest["segment_names"])
     assert abs(sum(manifest["segment_distribution"]) - 1) < 1e-3
     assert set(manifest["feature_baselines"]) == set(manifest["feature_names"])
+    # The stream's drift reference: the whole of CDNOW fits under the sample cap; one row per customer
+    # and purchase day (same-day purchases are one moment for the scorer).
+    assert abs(sum(manifest["stream_segment_distribution"]) - 1) < 1e-3
+    assert set(manifest["stream_feature_baselines"]) == set(manifest["feature_names"])
+    reference = manifest["stream_reference"]
+    assert (reference["customers"], reference["events"]) == (23_570, 69_659)
+    assert reference["customers"] < reference["rows"] < reference["events"]
+    assert manifest["data"]["features_as_of"] == "each customer's latest event"
     assert {"age", "income", "gender", "country"} <= set(manifest["dropped_features"])
     assert manifest["source_schema_hash"] == EVENT_FEATURE_SPEC.schema_hash()
     projection = json.loads((cdnow_model / "projection.json").read_text())
@@ -68,26 +75,34 @@ def test_held_out_cdnow_customers_fill_every_segment(cdnow_model):
 
 
 def test_clearly_different_customers_get_different_segments(cdnow_model):
-    """The original bug: the deployed model put every customer in cluster 0."""
+    """The original bug: the deployed model put every customer in cluster 0.
+
+    The customers are built from events and scored as of their own latest events, as the stream does.
+    CDNOW holds purchases only, so recency there is always 0 at a customer's latest purchase and the
+    segments split on frequency, spend, tenure and purchase rate.
+    """
     model = load_artifact(cdnow_model)
-    end_ms = iso_ms(model.manifest["data"]["features_as_of"])
+    start_ms = 852_076_800_000  # 1997-01-01
     events = (
-        purchases("lapsed-one-timer", [(500, 15.0)], end_ms)
-        + purchases("frequent-big-spender", [(d, 80.0) for d in range(5, 520, 20)], end_ms)
-        + purchases("new-mid", [(25, 40.0), (6, 35.0)], end_ms)
+        purchases("one-time-buyer", [(40, 15.0)], start_ms)
+        + purchases("frequent-big-spender", [(d, 80.0) for d in range(0, 365, 14)], start_ms)
+        + purchases("bought-twice-then-browsed", [(0, 30.0), (20, 25.0)], start_ms)
+        + visits("bought-twice-then-browsed", range(30, 321, 10), start_ms)
     )
-    features = batch_features(events, now_ms=end_ms)
+    features = batch_features(events)
+    assert features.loc["bought-twice-then-browsed", "tenure_days"] == 320
     segment = {
         customer: assignment.segment_id
         for customer, assignment in zip(
             features.index, model.score(features.to_dict(orient="records")), strict=True
         )
     }
-    assert segment["lapsed-one-timer"] != segment["frequent-big-spender"]
-    assert segment["lapsed-one-timer"] != segment["new-mid"]
+    assert segment["one-time-buyer"] != segment["frequent-big-spender"]
+    assert segment["one-time-buyer"] != segment["bought-twice-then-browsed"]
     profiles = model.profiles
-    assert profiles[segment["lapsed-one-timer"]]["z_scores"]["recency_days"] > 0
+    assert profiles[segment["one-time-buyer"]]["z_scores"]["frequency"] < 0
     assert profiles[segment["frequent-big-spender"]]["z_scores"]["monetary_total"] > 0
+    assert profiles[segment["frequent-big-spender"]]["z_scores"]["frequency"] > 0
 
 
 def test_same_seed_gives_the_same_model(tmp_path):
@@ -133,6 +148,7 @@ def test_a_new_customer_table_trains_with_no_code_change(tmp_path):
                                 {"gym_visits": 15, "fees_paid": 250, "membership": "year"}])  # fmt: skip
     assert quiet.segment_id != busy_.segment_id
     assert (tmp_path / "model" / "report.html").exists()
+    assert "stream_segment_distribution" not in model.manifest, "a table has no events to replay"
 
 
 def test_a_table_that_does_not_match_its_spec_is_refused_by_name(tmp_path, caplog):

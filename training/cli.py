@@ -72,7 +72,7 @@ def _load(args: argparse.Namespace):
             raise ValueError("--table needs --spec SPEC.json declaring its columns")
         return sources.load_table(args.table, args.spec, args.holdout_share, args.seed)
     if args.events == "cdnow":
-        return sources.load_cdnow()
+        return sources.load_cdnow(args.seed)
     return sources.load_events_file(args.events, args.holdout_share, args.seed)
 
 

@@ -2,8 +2,11 @@
 
 Every source ends as the same thing: a feature frame indexed by customer id, the spec declaring its
 columns, the ids held out from fitting, and a description for the manifest. Event sources compute
-their features with ``model.features.batch_features``, the streaming aggregator, with "now" = the end
-of the history (event time), so training sees exactly what the stream will compute.
+their features with ``model.features.batch_features``, the streaming aggregator, each customer as of
+its own latest event, the clock the stream scores with, so training sees exactly what the stream will
+compute. Event sources also keep a seeded sample of whole customers (``stream_sample``) from which
+training derives the drift reference the stream is compared with (``training.stream_reference``); a
+customer table has no events and no such sample.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from tqdm.auto import tqdm
 from model.events import Event
 from model.features import EVENT_FEATURE_SPEC, batch_features
 from model.spec import FeatureSpec
+from training.stream_reference import STREAM_SAMPLE_ROWS, CustomerSample
 
 logger = logging.getLogger(__name__)
 
@@ -30,23 +34,28 @@ __all__ = ["TrainingData", "from_events", "load_cdnow", "load_events_file", "loa
 
 @dataclass
 class TrainingData:
-    """A feature frame (index = customer id), its spec, held-out ids and a description."""
+    """A feature frame (index = customer id), its spec, held-out ids, a description, and for event
+    sources a sample of whole customers' events (``None`` for a customer table)."""
 
     frame: pd.DataFrame
     spec: FeatureSpec
     holdout_ids: set[str] = field(default_factory=set)
     description: dict = field(default_factory=dict)
+    stream_sample: dict[str, list[Event]] | None = None
 
 
 class _Counter:
-    """Passes events through while noting how many there were and the time span they cover."""
+    """Passes events through while noting how many there were and the time span they cover, and
+    offering each to the customer sample."""
 
-    def __init__(self, events: Iterable[Event]) -> None:
-        self.events, self.count, self.first, self.last = events, 0, None, None
+    def __init__(self, events: Iterable[Event], sample: CustomerSample) -> None:
+        self.events, self.sample, self.count, self.first, self.last = events, sample, 0, None, None
 
     def __iter__(self) -> Iterator[Event]:
+        offer = self.sample.offer
         for event in self.events:
             self.count += 1
+            offer(event)
             self.first = event.ts_ms if self.first is None else min(self.first, event.ts_ms)
             self.last = event.ts_ms if self.last is None else max(self.last, event.ts_ms)
             yield event
@@ -56,9 +65,20 @@ def _iso(ms: int | None) -> str | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
-def from_events(events: Iterable[Event], source: str, holdout_ids: set[str] | None = None) -> TrainingData:
-    """Aggregate events into features (now = the history's last event) and describe them."""
-    counter = _Counter(events)
+def from_events(
+    events: Iterable[Event],
+    source: str,
+    holdout_ids: set[str] | None = None,
+    *,
+    seed: int = 0,
+    stream_sample_rows: int = STREAM_SAMPLE_ROWS,
+) -> TrainingData:
+    """Aggregate events into features (each customer as of its own latest event) and describe them.
+
+    ``seed`` and ``stream_sample_rows`` choose the sample of whole customers (at most that many events)
+    kept for the stream drift reference.
+    """
+    counter = _Counter(events, CustomerSample(stream_sample_rows, seed))
     frame = batch_features(tqdm(counter, desc="aggregating events", unit=" events", mininterval=1.0))
     description = {
         "source": source,
@@ -66,9 +86,10 @@ def from_events(events: Iterable[Event], source: str, holdout_ids: set[str] | No
         "customers": len(frame),
         "history_start": _iso(counter.first),
         "history_end": _iso(counter.last),
-        "features_as_of": _iso(counter.last),
+        "features_as_of": "each customer's latest event",
     }
-    return TrainingData(frame, EVENT_FEATURE_SPEC, set(holdout_ids or ()), description)
+    sample = counter.sample.customers()
+    return TrainingData(frame, EVENT_FEATURE_SPEC, set(holdout_ids or ()), description, sample)
 
 
 def random_holdout(ids: Iterable[str], share: float, seed: int) -> set[str]:
@@ -79,18 +100,18 @@ def random_holdout(ids: Iterable[str], share: float, seed: int) -> set[str]:
     return {ordered[i] for i in chosen}
 
 
-def load_cdnow() -> TrainingData:
+def load_cdnow(seed: int = 0) -> TrainingData:
     """CDNOW purchases as events; the CDNOW sample customers are the held-out set."""
     from training.datasets import cdnow_events, cdnow_holdout_ids
 
-    return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids())
+    return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids(), seed=seed)
 
 
 def load_events_file(path: str | Path, holdout_share: float, seed: int) -> TrainingData:
     """Events from a JSONL file; a seeded random ``holdout_share`` of its customers is held out."""
     from training.datasets import read_events_jsonl
 
-    data = from_events(read_events_jsonl(path), str(path))
+    data = from_events(read_events_jsonl(path), str(path), seed=seed)
     data.holdout_ids = random_holdout(data.frame.index, holdout_share, seed)
     return data
 

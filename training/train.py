@@ -1,8 +1,15 @@
-"""Training orchestration: features -> k selection -> fit -> profiles -> held-out check -> artifact + report.
+"""Training orchestration: features -> k selection -> fit -> profiles -> held-out check -> stream drift
+reference -> artifact + report.
 
 The preprocessing is fitted once and the candidate clusterers work on its output; the saved
 ``Pipeline`` is that same fitted preprocessor followed by the chosen fitted clusterer, so the model
 that is judged is byte-for-byte the model that is served.
+
+The manifest holds two drift references. ``segment_distribution`` / ``feature_baselines`` describe the
+training customers (one row each, as of its latest event). For event sources,
+``stream_segment_distribution`` / ``stream_feature_baselines`` describe what the scorer emits: one row
+per event over customers' partial histories, replayed on a seeded sample (see
+``training.stream_reference``); the live drift monitor compares the stream with those.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from training.plots import projection
 from training.profiles import segment_profiles
 from training.report import ReportInputs, write_report
 from training.sources import TrainingData
+from training.stream_reference import stream_reference
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +153,10 @@ def train(data: TrainingData, out: str | Path, options: TrainOptions = TrainOpti
         names = [p["name"] for p in profiles]
         model = SegmentModel(fitted.pipeline, spec, {"segment_names": names, "algorithm": options.algorithm})
         holdout = _holdout(model, to_frame(data.frame[held], spec), options.min_share)
+    stream = {}
+    if data.stream_sample is not None:
+        with steps.step("stream_reference"):
+            stream = stream_reference(model, data.stream_sample)
     comparison, stability = _diagnostics(fitted.points, k, options, steps)
     proj = projection(fitted.points, fitted.labels, options.seed)
     with steps.step("save"):
@@ -156,13 +168,14 @@ def train(data: TrainingData, out: str | Path, options: TrainOptions = TrainOpti
             source_schema_hash=data.spec.schema_hash(), dropped_features=dropped,
             data=data.description | {"training_customers": len(raw)}, holdout=holdout,
             k_selection=fitted.selection.table, algorithm_comparison=comparison, stability=stability,
-            training_seconds=steps.seconds, min_share=options.min_share,
+            training_seconds=steps.seconds, min_share=options.min_share, **stream,
         )  # fmt: skip
         (out / PROJECTION_FILE).write_text(json.dumps(proj | {"segment_names": names}), encoding="utf-8")
     summary = {
         "model_id": manifest["model_id"], "out": str(out), "k": k, "algorithm": options.algorithm,
         "metrics": fitted.metrics, "segments": profiles, "holdout": holdout, "stability": stability,
         "dropped_features": dropped, "data": manifest["data"], "timings": steps.seconds,
+        "stream_shares": stream.get("stream_segment_distribution"),
     }  # fmt: skip
     if options.report:
         with steps.step("report"):
@@ -181,4 +194,5 @@ def _report_summary(summary: dict) -> dict:
     return {key: summary[key] for key in keep} | {
         "stability (mean ARI)": summary["stability"]["ari_mean"],
         "held-out shares": summary["holdout"].get("shares"),
+        "stream shares (drift reference)": summary["stream_shares"],
     }
