@@ -58,6 +58,7 @@ SCORER = (
     Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int),
     Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),
+    Setting("--drift-window", "SEGMENTER_DRIFT_WINDOW", 10_000, "assignments in the live drift window", int),
 )
 
 
