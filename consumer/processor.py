@@ -13,6 +13,7 @@ restarted, rebalanced or file-mode run produce the same segments as an uninterru
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,6 +27,8 @@ from model.errors import InvalidEvent
 from model.events import decode_event
 from model.features import features, last_event_ms, update
 from model.spec import FeatureSpec
+
+log = logging.getLogger(__name__)
 
 
 class Scorer(Protocol):
@@ -105,6 +108,8 @@ class Processor:
                     "customer_id", "differs from the record key", event.customer_id, reason="key_mismatch"
                 )
         except InvalidEvent as error:
+            where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+            log.warning("dead letter %s: %s", where, error, extra={**where, "reason": error.reason})
             result.invalid[error.reason] += 1
             result.outputs.append(dead_letter(self.topics.dead_letter, record, error))
             return

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -48,16 +50,44 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"segmenter {name}", description=help_)
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--log-format", choices=("text", "json"), help="text or json [env SEGMENTER_LOG_FORMAT]"
+    )
     module.add_arguments(parser)
     args = parser.parse_args(rest)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, args.log_format)
     return int(module.run(args) or 0)
 
 
-def configure_logging(level: str) -> None:
-    """One line per record on stderr; the Kafka clients' chatty INFO lines only at DEBUG."""
-    log_format = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    logging.basicConfig(level=level.upper(), format=log_format, stream=sys.stderr)
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the record's ``extra`` fields (topic, partition, offset...)."""
+
+    _standard = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        body = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        body.update({k: v for k, v in vars(record).items() if k not in self._standard})
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def configure_logging(level: str, log_format: str | None = None) -> None:
+    """Log lines on stderr: text, or JSON with ``SEGMENTER_LOG_FORMAT=json``.
+
+    The Kafka clients' chatty INFO lines show only at DEBUG.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    if (log_format or os.environ.get("SEGMENTER_LOG_FORMAT", "text")) == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     if level.upper() != "DEBUG":
         logging.getLogger("kafka").setLevel(logging.WARNING)
 

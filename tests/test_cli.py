@@ -1,0 +1,38 @@
+"""The `segmenter` command and its logs."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from consumer.backends.abstract import Record
+from consumer.processor import Processor
+from consumer.state_store import StateStore
+from deploy.cli import COMMANDS, JsonFormatter, main
+
+
+def test_help_lists_every_subcommand(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in COMMANDS)
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_parses_its_help(capsys, name):
+    with pytest.raises(SystemExit) as exit_:
+        main([name, "--help"])
+    assert exit_.value.code == 0
+    assert f"segmenter {name}" in capsys.readouterr().out
+
+
+def test_a_dead_letter_is_logged_with_topic_partition_and_offset_as_json(caplog):
+    processor = Processor(StateStore(), model=lambda: None)
+    with caplog.at_level(logging.WARNING, logger="consumer.processor"):
+        processor.process([Record("events", 2, 41, None, b"{not json")])
+    (record,) = caplog.records
+    line = json.loads(JsonFormatter().format(record))
+    assert (line["topic"], line["partition"], line["offset"], line["reason"]) == ("events", 2, 41, "not_json")
+    assert line["level"] == "WARNING"
+    assert "not JSON" in line["message"]
