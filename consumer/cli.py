@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--emit-only-on-change", action="store_true", help="publish only changed segments")
     parser.add_argument("--exit-when-idle", action="store_true", help="stop once the input is consumed")
+    parser.add_argument(
+        "--static-membership", action="store_true",
+        help="join as static member --instance-id (unique per instance): a restart takes its partitions "
+        "back at once; a stopped instance's partitions wait for it up to the session timeout (10 s)",
+    )  # fmt: skip
     parser.add_argument("--source", help="file:PATH or - : score a JSON-lines file with no broker")
     parser.add_argument("--sink", default="-", help="with --source: file:PATH or - (stdout)")
     parser.add_argument("--dead-letters", help="with --source: file:PATH for dead letters")
@@ -41,10 +46,23 @@ def run(args: argparse.Namespace) -> int:
         def wrap(base):
             return OnlineKMeans(base, learning_rate=args.river_learning_rate)
 
-    model = ModelSource(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), wrap=wrap)
+    from consumer.metrics import ScorerMetrics
+    from model.errors import ArtifactError
+
+    metrics = ScorerMetrics()
+    try:
+        model = ModelSource(
+            args.model_dir,
+            expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(),
+            wrap=wrap,
+            on_reload=lambda result, _detail: metrics.record_model_reload(result),
+        )
+    except ArtifactError as error:  # nothing to serve: say why (the message names the file) and stop
+        log.error("cannot start the scorer: %s", error)
+        return 2
     if args.source:
         return _run_files(args, model)
-    return _run_kafka(args, model)
+    return _run_kafka(args, model, metrics)
 
 
 def _run_files(args: argparse.Namespace, model) -> int:
@@ -62,10 +80,14 @@ def _run_files(args: argparse.Namespace, model) -> int:
     return 0
 
 
-def _run_kafka(args: argparse.Namespace, model) -> int:
-    from consumer.backends import make_backend
+def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
+    from consumer.backends import (
+        AuthenticationError,
+        BrokerUnavailableError,
+        ConfigurationError,
+        make_backend,
+    )
     from consumer.http import MetricsServer, Readiness
-    from consumer.metrics import ScorerMetrics
     from consumer.processor import Topics
     from consumer.runner import RunnerSettings, ScorerRunner, install_sigterm
 
@@ -78,9 +100,11 @@ def _run_kafka(args: argparse.Namespace, model) -> int:
         instance_id=args.instance_id,
         emit_only_on_change=args.emit_only_on_change,
         exit_when_idle=args.exit_when_idle,
+        static_membership=args.static_membership,
+        drift_window=args.drift_window,
     )
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
-    metrics, readiness = ScorerMetrics(), Readiness()
+    readiness = Readiness()
     runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness)
     stop = threading.Event()
     restore_signals = install_sigterm(stop)
@@ -91,8 +115,14 @@ def _run_kafka(args: argparse.Namespace, model) -> int:
             model().model_id,
             "exactly-once" if args.exactly_once else "at-least-once",
         )
-        summary = runner.run(stop)
-    restore_signals()
+        try:
+            summary = runner.run(stop)
+        except (AuthenticationError, BrokerUnavailableError, ConfigurationError) as error:
+            # Wrong credentials, no broker, a bad setting: one clear line, not a stack trace.
+            log.error("the scorer stopped: %s: %s", type(error).__name__, error)
+            return 2
+        finally:
+            restore_signals()
     json.dump({**vars(summary), "events_per_second": round(summary.events_per_second, 1)}, sys.stdout)
     sys.stdout.write("\n")
     return 0

@@ -17,6 +17,7 @@ record is processed); revoked ones are dropped, as every batch is already commit
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -25,12 +26,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, Producer, TopicPartition, TopicSpec
-from consumer.backends.errors import TransactionAbortedError
+from consumer.backends.errors import BrokerUnavailableError, TransactionAbortedError
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.processor import BatchResult, Processor, Topics
+from consumer.retry import retry_transient
 from consumer.state_store import StateStore
-from model.monitor import DriftMonitor
+from model.monitor import DriftMonitor, WindowSpec
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +46,14 @@ class RunnerSettings:
     poll_timeout_s: float = 0.5
     exactly_once: bool = False
     instance_id: str = "scorer-0"
+    # Join as static member ``instance_id``: a restarted instance takes its partitions back at once.
+    static_membership: bool = False
+    # How long an at-least-once flush/commit waits out an unreachable broker before giving up.
+    retry_timeout_s: float = 120.0
     emit_only_on_change: bool = False
     exit_when_idle: bool = False  # stop once every assigned partition is consumed to its end
     drift_every_s: float = 5.0
+    drift_window: int = 10_000  # the live segment distribution covers the last this many assignments
 
 
 @dataclass
@@ -117,7 +124,11 @@ class ScorerRunner:
         with self.backend.producer(transactional_id=transactional_id) as producer:
             if s.exactly_once:
                 producer.init_transactions()  # also fences a killed predecessor's open transaction
-            consumer = self.backend.consumer(s.group_id, isolation_level="read_committed")
+            consumer = self.backend.consumer(
+                s.group_id,
+                isolation_level="read_committed",
+                group_instance_id=s.instance_id if s.static_membership else None,
+            )
             self._consumer = consumer
             try:
                 consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke)
@@ -141,6 +152,16 @@ class ScorerRunner:
     # -- one batch -------------------------------------------------------------------------------
 
     def _handle(self, records, consumer: Consumer, producer: Producer) -> None:
+        try:
+            self._handle_batch(records, consumer, producer)
+        except Exception as error:
+            where = _offset_ranges(records)
+            log.error(
+                "batch %s failed: %s", where, error, extra={"batch": where, "error": type(error).__name__}
+            )
+            raise
+
+    def _handle_batch(self, records, consumer: Consumer, producer: Producer) -> None:
         result = self.processor.process(records)
         self.metrics.scoring_latency.observe(result.scoring_seconds)
         if self.settings.exactly_once:
@@ -156,8 +177,12 @@ class ScorerRunner:
 
     def _commit_at_least_once(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
         self._produce(result, producer)
-        producer.flush()  # raises DeliveryError: then nothing is committed and the batch is re-read
-        consumer.commit(result.offsets)
+        # A broker briefly away (restart) is waited out, re-producing lost records (consumer/retry.py);
+        # a longer outage raises, and as nothing was committed a restart re-reads the batch.
+        timeout_s = self.settings.retry_timeout_s
+        reproduce = functools.partial(self._produce, result, producer)
+        retry_transient("flushing outputs", producer.flush, timeout_s=timeout_s, on_lost=reproduce)
+        retry_transient("committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s)
         self.metrics.record_commit("committed")
 
     def _commit_transaction(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
@@ -208,7 +233,8 @@ class ScorerRunner:
     def _drift_monitor(self) -> DriftMonitor:
         model = self.model()
         if self._drift is None or self._drift_model_id != model.model_id:
-            self._drift = DriftMonitor.from_manifest(model.manifest)
+            window = WindowSpec(max_count=self.settings.drift_window)
+            self._drift = DriftMonitor.from_manifest(model.manifest, window=window)
             self._drift_model_id = model.model_id
         return self._drift
 
@@ -220,8 +246,12 @@ class ScorerRunner:
         assigned = consumer.assignment()
         if not assigned:
             return
-        ends = consumer.end_offsets(assigned)
-        committed = consumer.committed(assigned)
+        try:
+            ends = consumer.end_offsets(assigned)
+            committed = consumer.committed(assigned)
+        except BrokerUnavailableError as error:  # a metric can wait for the broker to come back
+            log.warning("lag not reported: %s", error)
+            return
         for tp in assigned:
             self.metrics.set_lag(tp.topic, tp.partition, max(ends[tp] - (committed.get(tp) or 0), 0))
 
@@ -229,8 +259,11 @@ class ScorerRunner:
         assigned = consumer.assignment()
         if not assigned:
             return False
-        ends = consumer.end_offsets(assigned)
-        committed = consumer.committed(assigned)
+        try:
+            ends = consumer.end_offsets(assigned)
+            committed = consumer.committed(assigned)
+        except BrokerUnavailableError:  # cannot tell while the broker is away: keep polling
+            return False
         return all((committed.get(tp) or 0) >= ends[tp] for tp in assigned)
 
     # -- rebalance callbacks (run inside poll, between batches) -----------------------------------
@@ -263,6 +296,14 @@ class ScorerRunner:
             self.store.drop(tp.partition)
             self.metrics.forget_partition(tp.topic, tp.partition)
         log.info("revoked %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+
+
+def _offset_ranges(records) -> str:
+    """``topic[partition]@first-last`` per partition of a batch: where an error happened."""
+    ranges: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        ranges.setdefault((record.topic, record.partition), []).append(record.offset)
+    return ", ".join(f"{t}[{p}]@{min(o)}-{max(o)}" for (t, p), o in sorted(ranges.items()))
 
 
 def install_sigterm(stop: threading.Event) -> Callable[[], None]:

@@ -10,9 +10,9 @@ import urllib.error
 from pathlib import Path
 
 import pytest
-from waiting import wait_for
 from prometheus_client import CollectorRegistry
 from prometheus_server import PrometheusServer, short_for_rules
+from waiting import wait_for
 
 from consumer.http import MetricsServer, Readiness
 from consumer.metrics import ScorerMetrics

@@ -189,9 +189,18 @@ class Backend(ABC):
 
     @abstractmethod
     def consumer(
-        self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any
+        self,
+        group_id: str,
+        isolation_level: IsolationLevel = "read_committed",
+        group_instance_id: str | None = None,
+        **tuning: Any,
     ) -> Consumer:
-        """A group member starting from the earliest offset when the group has no commit."""
+        """A group member starting from the earliest offset when the group has no commit.
+
+        ``group_instance_id`` makes it a static member (KIP-345): a member restarted with the same id
+        gets its partitions back at once instead of after the session timeout, and closing does not
+        leave the group (its partitions wait for it, up to the session timeout).
+        """
 
     @abstractmethod
     def producer(self, transactional_id: str | None = None, **tuning: Any) -> Producer:

@@ -78,7 +78,7 @@ class ConfluentConsumer(Consumer):
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         with translated("polling", self._servers):
-            messages = self._consumer.consume(num_messages=max_records, timeout=timeout_s)
+            messages = self._fetch(max_records, timeout_s)
         self._raise_callback_error()
         records = []
         for m in messages:
@@ -100,6 +100,20 @@ class ConfluentConsumer(Consumer):
             else:
                 self._on_message_error(error)
         return records
+
+    def _fetch(self, max_records: int, timeout_s: float) -> list[Any]:
+        """What is already fetched (up to ``max_records``), else wait for the first record only.
+
+        ``consume(n, timeout)`` waits until it has ``n`` messages or the timeout passes, so under a
+        light load every batch would wait the whole poll timeout (hundreds of ms of latency).
+        """
+        messages = self._consumer.consume(num_messages=max_records, timeout=0)
+        if messages or timeout_s <= 0:
+            return messages
+        messages = self._consumer.consume(num_messages=1, timeout=timeout_s)
+        if messages and max_records > 1:
+            messages += self._consumer.consume(num_messages=max_records - 1, timeout=0)
+        return messages
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
@@ -181,7 +195,15 @@ class ConfluentBackend(Backend):
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
 
-    def consumer(self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any):
+    def consumer(
+        self,
+        group_id: str,
+        isolation_level: IsolationLevel = "read_committed",
+        group_instance_id: str | None = None,
+        **tuning: Any,
+    ):
+        if group_instance_id is not None:
+            tuning = {**tuning, "group.instance.id": group_instance_id}
         return ConfluentConsumer(self.config, group_id, isolation_level, **tuning)
 
     def producer(self, transactional_id: str | None = None, **tuning: Any) -> ConfluentProducer:
@@ -190,7 +212,11 @@ class ConfluentBackend(Backend):
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient(client_conf(self.config))
+        conf = client_conf(self.config)
+        # Refused credentials or no broker: say so now, not after the topic-creation timeout.
+        watch = ErrorWatch(self.config.bootstrap_servers)
+        watch.check_reachable_with_admin(conf, self.config.connect_timeout_s)
+        admin = AdminClient(conf)
         new = [NewTopic(s.name, s.partitions, s.replication_factor, config=dict(s.config)) for s in specs]
         futures = admin.create_topics(new, operation_timeout=30) if new else {}
         for name, future in futures.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,6 +49,7 @@ _COMMIT = frozenset(
     }
 )
 _FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
+_PROBE_SLICE_S = 0.25
 _ADMIN_KEYS = frozenset({"bootstrap.servers", "client.id", "security.protocol", "logger"})
 _SSL_FILES = {"ssl_cafile": "ssl.ca.location", "ssl_certfile": "ssl.certificate.location"}
 
@@ -117,16 +119,24 @@ class ErrorWatch:
             raise translate(self.auth_error, what, self.servers)
 
     def check_reachable(self, client: Any, timeout_s: float, serve: Any) -> None:
-        """Ask ``client`` for metadata; raise a clear error when no broker answers in ``timeout_s``."""
-        try:
-            client.list_topics(timeout=timeout_s)
-        except KafkaException as exc:
-            serve()
-            self.raise_auth_error("connecting")
-            cause = self.last_error or exc.args[0]
-            raise BrokerUnavailableError(
-                f"no broker answered at {self.servers} within {timeout_s}s: {cause}"
-            ) from exc
+        """Ask ``client`` for metadata; raise a clear error when no broker answers in ``timeout_s``.
+
+        Asks in short slices and checks for an authentication failure after each, so refused
+        credentials fail in well under a second instead of after the whole timeout.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                client.list_topics(timeout=min(_PROBE_SLICE_S, max(deadline - time.monotonic(), 0.01)))
+                break
+            except KafkaException as exc:
+                serve()
+                self.raise_auth_error("connecting")
+                if time.monotonic() >= deadline:
+                    cause = self.last_error or exc.args[0]
+                    raise BrokerUnavailableError(
+                        f"no broker answered at {self.servers} within {timeout_s}s: {cause}"
+                    ) from exc
         serve()
         self.raise_auth_error("connecting")
 

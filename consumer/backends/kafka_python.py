@@ -28,6 +28,7 @@ from consumer.backends.abstract import (
     TopicSpec,
 )
 from consumer.backends.config import ClientConfig
+from consumer.backends.kafka_python_auth import check_credentials
 from consumer.backends.kafka_python_errors import client_options, translated
 from consumer.backends.kafka_python_producer import KafkaPythonProducer
 from consumer.backends.restore import read_to_end
@@ -176,15 +177,33 @@ class KafkaPythonBackend(Backend):
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
+        self._credentials_checked = False
 
-    def consumer(self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any):
+    def consumer(
+        self,
+        group_id: str,
+        isolation_level: IsolationLevel = "read_committed",
+        group_instance_id: str | None = None,
+        **tuning: Any,
+    ):
+        self._check_credentials()
+        if group_instance_id is not None:
+            tuning = {**tuning, "group_instance_id": group_instance_id}
         return KafkaPythonConsumer(self.config, group_id, isolation_level, **tuning)
 
     def producer(self, transactional_id: str | None = None, **tuning: Any) -> KafkaPythonProducer:
+        self._check_credentials()
         return KafkaPythonProducer(self.config, transactional_id, **tuning)
+
+    def _check_credentials(self) -> None:
+        """Refused SASL credentials raise AuthenticationError at once (see kafka_python_auth)."""
+        if not self._credentials_checked:
+            check_credentials(self.config, client_options(self.config))
+            self._credentials_checked = True
 
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         specs = list(specs)
+        self._check_credentials()
         with translated("creating topics", self.config.bootstrap_servers):
             admin = KafkaAdminClient(**client_options(self.config))
             try:
@@ -202,6 +221,7 @@ class KafkaPythonBackend(Backend):
         isolation_level: IsolationLevel = "read_committed",
         timeout_s: float = 60.0,
     ) -> Iterator[Record]:
+        self._check_credentials()
         reader = KafkaPythonConsumer(self.config, None, isolation_level, max_poll_records=10_000)
         try:
             yield from read_to_end(reader, partitions, timeout_s)

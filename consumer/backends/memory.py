@@ -188,7 +188,14 @@ class MemoryBackend(Backend):
     def __init__(self, broker: MemoryBroker | None = None) -> None:
         self.broker = broker or MemoryBroker()
 
-    def consumer(self, group_id: str, isolation_level: IsolationLevel = "read_committed", **tuning: Any):
+    def consumer(
+        self,
+        group_id: str,
+        isolation_level: IsolationLevel = "read_committed",
+        group_instance_id: str | None = None,
+        **tuning: Any,
+    ):
+        # One process, no session timeouts: static membership changes nothing here.
         return MemoryConsumer(self.broker, group_id, isolation_level)
 
     def producer(self, transactional_id: str | None = None, **tuning: Any) -> MemoryProducer:

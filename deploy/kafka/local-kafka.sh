@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # A real single-node Apache Kafka (KRaft, broker+controller in one JVM) without Docker.
 #
-#   deploy/kafka/local-kafka.sh start   # fetch jars once, format storage, start, wait until ready
-#   deploy/kafka/local-kafka.sh stop    # clean shutdown, then remove the broker's data
+#   deploy/kafka/local-kafka.sh start             # fetch jars once, format fresh storage, start, wait
+#   deploy/kafka/local-kafka.sh stop              # clean shutdown, then remove the broker's data
+#   deploy/kafka/local-kafka.sh stop --keep-data  # clean shutdown; topics and offsets stay on disk
+#   deploy/kafka/local-kafka.sh resume            # start again on the kept data (after stop --keep-data)
+#   deploy/kafka/local-kafka.sh restart           # stop --keep-data, then resume (fault tests)
 #   deploy/kafka/local-kafka.sh status
 #
-# `start` prints KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port> on stdout once the broker is ready.
+# `start`, `resume` and `restart` print KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port> on stdout once the
+# broker is ready.
 # Settings (environment):
 #   KAFKA_PORT          client port (default 19092); the controller listens on KAFKA_PORT+1
 #   KAFKA_LOCAL_DIR     data, config, log and pid of this broker (default .local/kafka in the repo)
 #   SEGMENTER_CACHE     where jars are cached (default ~/.cache/segmenter); reused by later starts
 #   KAFKA_HEAP_OPTS     JVM heap (default -Xms256m -Xmx768m)
 #   KAFKA_START_TIMEOUT seconds to wait for readiness (default 90)
+#   KAFKA_SCRAM_USER, KAFKA_SCRAM_PASSWORD
+#                       opt-in: also listen with SASL_PLAINTEXT + SCRAM-SHA-512 on KAFKA_PORT+2, with this
+#                       one user created at format time (the PLAINTEXT listener stays as it is)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -19,6 +26,9 @@ repo=$(cd "$here/../.." && pwd)
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
 port=${KAFKA_PORT:-19092}
 controller_port=$((port + 1))
+scram_port=$((port + 2))
+scram_user=${KAFKA_SCRAM_USER:-}
+scram_password=${KAFKA_SCRAM_PASSWORD:-}
 state_dir=${KAFKA_LOCAL_DIR:-$repo/.local/kafka}
 cache_dir=${SEGMENTER_CACHE:-$HOME/.cache/segmenter}
 libs=$cache_dir/kafka-$kafka_version/libs
@@ -42,15 +52,20 @@ fetch_jars() {
 
 write_config() {
   mkdir -p "$state_dir/data"
+  local listeners="PLAINTEXT://127.0.0.1:$port" protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [[ -n $scram_user ]]; then
+    listeners="$listeners,SASL_PLAINTEXT://127.0.0.1:$scram_port"
+    protocols="$protocols,SASL_PLAINTEXT:SASL_PLAINTEXT"
+  fi
   cat >"$state_dir/server.properties" <<EOF
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=$listeners
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$protocols
 log.dirs=$state_dir/data
 # One node: internal topics cannot be replicated.
 offsets.topic.replication.factor=1
@@ -75,6 +90,13 @@ log.cleaner.threads=1
 log.retention.hours=24
 log.segment.bytes=67108864
 EOF
+  if [[ -n $scram_user ]]; then
+    # Brokers talk PLAINTEXT to each other; SCRAM only guards the client listener on KAFKA_PORT+2.
+    cat >>"$state_dir/server.properties" <<EOF
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  fi
   cat >"$state_dir/log4j2.properties" <<EOF
 status = warn
 appender.file.type = File
@@ -112,6 +134,37 @@ wait_ready() {
   done
 }
 
+format_storage() {
+  local cp="$libs/*" cluster_id scram=()
+  cluster_id=$(java -cp "$cp" org.apache.kafka.common.Uuid 2>/dev/null || true)
+  [[ -n $cluster_id ]] || cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  if [[ -n $scram_user ]]; then
+    [[ -n $scram_password ]] || { log "KAFKA_SCRAM_USER is set but KAFKA_SCRAM_PASSWORD is empty"; exit 2; }
+    scram=(--add-scram "SCRAM-SHA-512=[name=$scram_user,password=$scram_password]")
+  fi
+  java -cp "$cp" -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
+    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$state_dir/server.properties" \
+    "${scram[@]}" >"$state_dir/format.log" 2>&1 \
+    || { cat "$state_dir/format.log" >&2; exit 1; }
+}
+
+launch() {
+  # A kept log already holds "Kafka Server started" from the previous run: start a fresh one.
+  if [[ -f $log_file ]]; then mv "$log_file" "$log_file.previous"; fi
+  # shellcheck disable=SC2086
+  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -XX:ActiveProcessorCount=2 \
+    -Djava.awt.headless=true -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
+    -cp "$libs/*" kafka.Kafka "$state_dir/server.properties" >"$state_dir/stdout.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$pid_file"
+  wait_ready "$pid"
+  log "ready (pid $pid, data in $state_dir)"
+  if [[ -n $scram_user ]]; then
+    log "SCRAM-SHA-512 listener for user $scram_user on 127.0.0.1:$scram_port"
+  fi
+  echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+}
+
 start() {
   if is_running; then
     log "already running (pid $(cat "$pid_file"))"
@@ -121,24 +174,21 @@ start() {
   fetch_jars
   rm -rf "$state_dir"
   write_config
-  local cp="$libs/*" cluster_id
-  cluster_id=$(java -cp "$cp" org.apache.kafka.common.Uuid 2>/dev/null || true)
-  [[ -n $cluster_id ]] || cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
-  java -cp "$cp" -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
-    kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$state_dir/server.properties" >"$state_dir/format.log" 2>&1 \
-    || { cat "$state_dir/format.log" >&2; exit 1; }
-  # shellcheck disable=SC2086
-  nohup java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -XX:ActiveProcessorCount=2 \
-    -Djava.awt.headless=true -Dlog4j2.configurationFile="$state_dir/log4j2.properties" \
-    -cp "$cp" kafka.Kafka "$state_dir/server.properties" >"$state_dir/stdout.log" 2>&1 &
-  local pid=$!
-  echo "$pid" >"$pid_file"
-  wait_ready "$pid"
-  log "ready (pid $pid, data in $state_dir)"
-  echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+  format_storage
+  launch
 }
 
-stop() {
+resume() {
+  if is_running; then
+    log "already running (pid $(cat "$pid_file"))"
+    echo "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$port"
+    return
+  fi
+  [[ -f $state_dir/server.properties ]] || { log "no kept broker in $state_dir; use start"; exit 1; }
+  launch
+}
+
+stop_process() {
   if is_running; then
     local pid deadline=$((SECONDS + 60))
     pid=$(cat "$pid_file")
@@ -155,13 +205,23 @@ stop() {
   else
     log "not running"
   fi
-  rm -rf "$state_dir"
+}
+
+stop() {
+  stop_process
+  if [[ ${1:-} == --keep-data ]]; then
+    log "data kept in $state_dir (resume starts the broker on it again)"
+  else
+    rm -rf "$state_dir"
+  fi
 }
 
 case ${1:-} in
   start) start ;;
-  stop) stop ;;
+  stop) stop "${2:-}" ;;
+  resume) resume ;;
+  restart) stop --keep-data && resume ;;
   status) if is_running; then echo "running pid $(cat "$pid_file") on 127.0.0.1:$port"; else echo "not running"; exit 1; fi ;;
   fetch) fetch_jars ;;
-  *) echo "usage: $0 start|stop|status|fetch" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop [--keep-data]|resume|restart|status|fetch" >&2; exit 2 ;;
 esac

@@ -6,39 +6,17 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-from collections import defaultdict
 
 import pytest
-from kafka import KafkaAdminClient
-from scorer_fixtures import RUN_FIELDS, final_updates, reference_run
+from scorer_fixtures import final_updates, reference_run
+from scorer_process import committed_total, differing_reemits, read, repeated_effects, scorer_command
 from waiting import wait_for
 
-from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
+from consumer.backends import ClientConfig, TopicSpec, make_backend
 from consumer.processor import Topics
 from consumer.state_store import Entry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-
-def scorer_command(bootstrap: str, model_dir, topics: Topics, group: str, exactly_once: bool) -> list[str]:
-    command = [
-        sys.executable, "-m", "deploy.cli", "consume",
-        "--bootstrap-servers", bootstrap, "--model-dir", str(model_dir), "--group-id", group,
-        "--input-topic", topics.input, "--output-topic", topics.output, "--dlq-topic", topics.dead_letter,
-        "--changelog-topic", topics.changelog, "--batch-size", "20", "--metrics-port", "0",
-        "--exit-when-idle",
-    ]  # fmt: skip
-    return [*command, "--exactly-once"] if exactly_once else command
-
-
-def committed_total(bootstrap: str, group: str) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
-    finally:
-        admin.close()
 
 
 def crash_then_finish(bootstrap, command, group, kill_after: list[int], total: int) -> list[int]:
@@ -60,12 +38,6 @@ def crash_then_finish(bootstrap, command, group, kill_after: list[int], total: i
     finished = subprocess.run(command, capture_output=True, timeout=300, check=False)
     assert finished.returncode == 0, finished.stderr.decode()[-3000:]
     return at_kill
-
-
-def read(backend, topic: str, isolation: str = "read_committed"):
-    return list(
-        backend.read_partitions([TopicPartition(topic, p) for p in range(3)], isolation_level=isolation)
-    )
 
 
 @pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
@@ -93,20 +65,10 @@ def test_sigkill_mid_stream(kafka, unique_name, group_id, model_dir, model_sourc
         or not exactly_once
     )
 
-    by_event: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
-    for record in outputs:
-        body = json.loads(record.value)
-        source = body["source"]
-        by_event[(body["customer_id"], source["partition"], source["offset"])].append(body)
-    repeated = {key: bodies for key, bodies in by_event.items() if len(bodies) > 1}
+    repeated = repeated_effects(r.value for r in outputs)
     if exactly_once:
         assert not repeated, f"read_committed saw {len(repeated)} events' effects twice"
-    for bodies in repeated.values():
-        first = {k: v for k, v in bodies[0].items() if k != "scored_at"}
-        assert all({k: v for k, v in b.items() if k != "scored_at"} == first for b in bodies), (
-            "re-emits differ"
-        )
-    assert RUN_FIELDS  # the comparison above ignores only the wall-clock field, not the others
+    assert not differing_reemits(repeated), "re-emits differ in more than the wall-clock scored_at"
 
 
 def test_sigterm_finishes_the_batch_commits_and_exits_zero(kafka, unique_name, group_id, model_dir, stream):

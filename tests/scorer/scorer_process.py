@@ -1,0 +1,80 @@
+"""Helpers for tests that run the scorer as a process and judge what it wrote to Kafka.
+
+Shared by the crash-recovery tests here and the fault suite (``tests/faults``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient
+
+from consumer.backends import TopicPartition
+from consumer.processor import Topics
+from consumer.state_store import Entry
+
+
+def topics_named(name: str) -> Topics:
+    """Fresh input, output, dead-letter and changelog topic names for one test."""
+    return Topics(f"{name}-in", f"{name}-out", f"{name}-dlq", f"{name}-state")
+
+
+def scorer_command(
+    bootstrap: str, model_dir, topics: Topics, group: str, exactly_once: bool, *extra: str
+) -> list[str]:
+    """`segmenter consume` for ``topics`` that exits once the input is consumed; ``extra`` flags appended."""
+    command = [
+        sys.executable, "-m", "deploy.cli", "consume",
+        "--bootstrap-servers", bootstrap, "--model-dir", str(model_dir), "--group-id", group,
+        "--input-topic", topics.input, "--output-topic", topics.output, "--dlq-topic", topics.dead_letter,
+        "--changelog-topic", topics.changelog, "--batch-size", "20", "--metrics-port", "0",
+        "--exit-when-idle",
+    ]  # fmt: skip
+    command += ["--exactly-once"] if exactly_once else []
+    return [*command, *extra]
+
+
+def committed_total(bootstrap: str, group: str) -> int:
+    """Sum of the group's committed next-offsets over all partitions (= records it has finished)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+        return sum(meta.offset for meta in offsets.values() if meta.offset > 0)
+    finally:
+        admin.close()
+
+
+def read(backend, topic: str, isolation: str = "read_committed", partitions: int = 3):
+    """Every record of ``topic`` as a reader with ``isolation`` sees it."""
+    return list(
+        backend.read_partitions(
+            [TopicPartition(topic, p) for p in range(partitions)], isolation_level=isolation
+        )
+    )
+
+
+def changelog_states(records) -> dict[str, bytes]:
+    """The compacted view of a changelog: the last state per customer."""
+    return {r.key.decode(): Entry.from_bytes(r.value).state for r in records}
+
+
+def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int], list[dict]]:
+    """Segment updates grouped by (customer, source partition, source offset), where seen more than once."""
+    by_event: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
+    for value in values:
+        body = json.loads(value)
+        source = body["source"]
+        by_event[(body["customer_id"], source["partition"], source["offset"])].append(body)
+    return {key: bodies for key, bodies in by_event.items() if len(bodies) > 1}
+
+
+def differing_reemits(repeated: dict[tuple[str, int, int], list[dict]]) -> list[tuple[str, int, int]]:
+    """The repeated events whose updates differ in anything but the wall-clock ``scored_at``."""
+
+    def stable(body: dict) -> dict:
+        return {k: v for k, v in body.items() if k != "scored_at"}
+
+    return [key for key, bodies in repeated.items() if any(stable(b) != stable(bodies[0]) for b in bodies)]
