@@ -52,9 +52,19 @@ kafka-start:
 kafka-stop:
 	$(KAFKA) stop
 
-bench: install
-	$(PY) -m bench
+# Benchmarks run in a virtualenv of their own: the Quix Streams peer pins an older confluent-kafka.
+BENCH_VENV := .venv-bench
+$(BENCH_VENV)/.installed: pyproject.toml
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e ".[fast,bench]"
+	$(BENCH_VENV)/bin/python -m pip install -q --no-deps $(LIFETIMES)
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(KAFKA) fetch
+	$(BENCH_VENV)/bin/python -m bench $(BENCH_ARGS)
 
 clean:
 	$(KAFKA) stop || true
-	rm -rf $(VENV) .local
+	rm -rf $(VENV) $(BENCH_VENV) .local

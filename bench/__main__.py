@@ -1,0 +1,194 @@
+"""`python -m bench` (`make bench`): every benchmark in one run, on one broker, then a table and JSON.
+
+1. raw consume rate of each client (the ceiling), 2. the scorer at-least-once and exactly-once on each
+client, 3. the naive per-event ``predict`` baseline, 4. the Quix Streams peer, 5. end-to-end latency at
+a fixed offered rate, 6. memory per tracked customer and restore rate from the changelog.
+
+Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a private broker with deploy/kafka/local-kafka.sh.
+Writes bench/results/latest.json. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import raw_consume
+from bench.latency import latency
+from bench.naive import naive_rate
+from bench.quix_peer import quix_rate
+from bench.scorer_rate import scorer_rate
+from bench.state_bench import memory_per_customer, restore_rate, sample_entries, write_changelog
+from bench.workload import broker, event_pairs, produce, train_model, unique
+from consumer.backends import ClientConfig
+from model.artifact import load_artifact
+
+CLIENTS = ("kafka-python", "confluent")
+RAW = {"kafka-python": raw_consume.native_kafka_python, "confluent": raw_consume.native_confluent}
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events in the shared topic")
+    parser.add_argument("--naive-events", type=int, default=3_000, help="events the naive loop scores")
+    parser.add_argument("--quix-events", type=int, default=0, help="events for Quix (0 = all)")
+    parser.add_argument("--latency-rate", type=float, default=2_000.0, help="offered events/s")
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--customers", type=int, default=1_000_000, help="customers for memory/restore")
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    return parser.parse_args()
+
+
+def step(results: dict, name: str, run) -> None:
+    started = time.monotonic()
+    print(f"... {name}", flush=True)
+    results[name] = run()
+    print(f"    {name}: {results[name]} ({time.monotonic() - started:.0f}s)", flush=True)
+
+
+def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
+    config = ClientConfig(bootstrap, client_id="bench")
+    model = load_artifact(model_dir)
+    pairs = event_pairs(args.events)
+    topic = unique("bench-events")
+    produce(config, topic, pairs)
+    count, r = len(pairs), {}
+    for client in CLIENTS:
+        step(r, f"raw/{client}", lambda c=client: {"events_per_s": count / RAW[c](config, topic, count)})
+        for mode, eos in (("at-least-once", False), ("exactly-once", True)):
+            step(
+                r, f"scorer/{client}/{mode}", lambda c=client, e=eos: _scorer(config, c, topic, model_dir, e)
+            )
+    step(r, "naive", lambda: naive_rate(config, topic, model, args.naive_events))
+    step(r, "quix/at-least-once", lambda: quix_rate(config, topic, model, args.quix_events or count))
+    rate, seconds = args.latency_rate, args.latency_seconds
+    for client in CLIENTS:
+        step(r, f"latency/{client}", lambda c=client: latency(config, c, model_dir, rate, seconds))
+    samples = sample_entries(pairs)
+    step(r, "memory", lambda: memory_per_customer(samples, args.customers))
+    changelog = write_changelog(config, samples, args.customers)
+    for client in CLIENTS:
+        step(r, f"restore/{client}", lambda c=client: restore_rate(config, c, changelog))
+    return r
+
+
+def _scorer(config: ClientConfig, client: str, topic: str, model_dir: Path, exactly_once: bool) -> dict:
+    from consumer.model_source import ModelSource
+    from model.features import EVENT_FEATURE_SPEC
+
+    source = ModelSource(
+        model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), check_interval_s=3600
+    )
+    return scorer_rate(config, client, topic, source, exactly_once=exactly_once)
+
+
+Row = tuple[str, str, str, bool | None]
+
+
+def _throughput_rows(r: dict, client: str) -> list[Row]:
+    raw = r[f"raw/{client}"]["events_per_s"]
+    alos = r[f"scorer/{client}/at-least-once"]["events_per_s"]
+    eos = r[f"scorer/{client}/exactly-once"]["events_per_s"]
+    return [
+        (f"raw consume, {client}", f"{raw:,.0f} ev/s", "ceiling", None),
+        (
+            f"scorer ALOS, {client}",
+            f"{alos:,.0f} ev/s = {alos / raw:.2f}x raw",
+            ">= 0.6x raw",
+            alos / raw >= 0.6,
+        ),
+        (
+            f"scorer EOS, {client}",
+            f"{eos:,.0f} ev/s = {eos / alos:.2f}x ALOS",
+            ">= 0.8x ALOS",
+            eos / alos >= 0.8,
+        ),
+    ]
+
+
+def _peer_rows(r: dict, client: str) -> list[Row]:
+    ours = r[f"scorer/{client}/at-least-once"]["events_per_s"]
+    naive = r["naive"]["events_per_s"]
+    quix = r["quix/at-least-once"]["events_per_s"]
+    return [
+        (
+            f"ours/naive ({client} ALOS; naive {naive:,.0f} ev/s)",
+            f"{ours / naive:.0f}x",
+            ">= 50x",
+            ours / naive >= 50,
+        ),
+        (
+            f"ours/Quix ({client} ALOS; Quix {quix:,.0f} ev/s)",
+            f"{ours / quix:.2f}x",
+            ">= 1.0x",
+            ours / quix >= 1.0,
+        ),
+    ]
+
+
+def table(r: dict, args: argparse.Namespace) -> list[Row]:
+    """(what, measured, goal, met) rows."""
+    rows: list[Row] = []
+    for client in CLIENTS:
+        rows += _throughput_rows(r, client)
+    for client in CLIENTS:
+        rows += _peer_rows(r, client)
+    for client in CLIENTS:
+        lat = r[f"latency/{client}"]
+        measured = f"p50 {lat['p50_ms']:.0f} / p95 {lat['p95_ms']:.0f} / p99 {lat['p99_ms']:.0f} ms"
+        rows.append(
+            (
+                f"latency at {args.latency_rate:,.0f} ev/s, {client}",
+                measured,
+                "p99 <= 100 ms",
+                lat["p99_ms"] <= 100,
+            )
+        )
+    mem = r["memory"]["bytes_per_customer"]
+    rows.append((f"memory per customer at {args.customers:,}", f"{mem:.0f} B", "<= 250 B", mem <= 250))
+    for client in CLIENTS:
+        rate = r[f"restore/{client}"]["per_s"]
+        rows.append(
+            (f"restore from changelog, {client}", f"{rate:,.0f} customers/s", ">= 100k/s", rate >= 100_000)
+        )
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="bench-model-") as directory, broker() as bootstrap:
+        model_dir = train_model(Path(directory))
+        results = measure(args, bootstrap, model_dir)
+    rows = table(results, args)
+    width = max(len(row[0]) for row in rows)
+    print(f"\nbenchmarks: {args.events:,} events, {platform.processor() or platform.machine()}, "
+          f"{time.monotonic() - started:.0f}s")  # fmt: skip
+    for what, measured, goal, met in rows:
+        verdict = "" if met is None else ("ok" if met else "SHORT")
+        print(f"  {what:<{width}}  {measured:<40} {goal:<14} {verdict}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "events": args.events,
+                "results": results,
+                "table": [dict(zip(("what", "measured", "goal", "met"), row, strict=True)) for row in rows],
+            },
+            indent=2,
+        )
+    )
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

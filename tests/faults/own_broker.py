@@ -1,0 +1,106 @@
+"""The fault suite's private broker: ``deploy/kafka/local-kafka.sh`` on free ports, SCRAM listener on.
+
+The shared development broker must never be stopped, so the tests that stop and start a broker, or
+need a SCRAM listener, get this single-node broker for the whole session.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kafka import KafkaAdminClient
+from waiting import wait_for
+
+LOCAL_KAFKA = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "local-kafka.sh"
+SCRAM_USER = "scorer"
+SCRAM_PASSWORD = "fault-suite-secret"
+
+
+def free_port_run(length: int = 3) -> int:
+    """A port p with p .. p+length-1 all free (client, controller and SCRAM listeners)."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base = probe.getsockname()[1]
+        if base + length > 65535:
+            continue
+        try:
+            for offset in range(1, length):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no run of free ports found")
+
+
+@dataclass(frozen=True)
+class OwnBroker:
+    """A private broker this suite may stop and start; PLAINTEXT on ``port``, SCRAM on ``port + 2``."""
+
+    port: int
+    env: dict
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def scram_bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port + 2}"
+
+    def script(self, *verb: str) -> None:
+        done = subprocess.run(
+            [str(LOCAL_KAFKA), *verb], env=self.env, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert done.returncode == 0, f"local-kafka.sh {' '.join(verb)} failed:\n{done.stderr[-3000:]}"
+
+    def stop_keeping_data(self) -> None:
+        self.script("stop", "--keep-data")
+
+    def resume(self) -> None:
+        self.script("resume")
+
+
+def metadata_ready(bootstrap: str) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        admin.list_topics()
+        return True
+    finally:
+        admin.close()
+
+
+def coordinator_ready(bootstrap: str) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    try:
+        admin.list_group_offsets("fault-suite-warm-up")
+        return True
+    finally:
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def own_broker(tmp_path_factory):
+    port = free_port_run()
+    env = {
+        **os.environ,
+        "KAFKA_PORT": str(port),
+        "KAFKA_LOCAL_DIR": str(tmp_path_factory.mktemp("own-kafka")),
+        "KAFKA_SCRAM_USER": SCRAM_USER,
+        "KAFKA_SCRAM_PASSWORD": SCRAM_PASSWORD,
+    }
+    broker = OwnBroker(port, env)
+    broker.script("start")
+    try:
+        wait_for(lambda: metadata_ready(broker.bootstrap_servers), what="the fault suite's own broker")
+        # The first group request creates the offsets topic; wait until its coordinator answers.
+        wait_for(lambda: coordinator_ready(broker.bootstrap_servers), what="a group coordinator")
+        yield broker
+    finally:
+        broker.script("stop")

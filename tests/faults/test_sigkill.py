@@ -1,0 +1,98 @@
+"""SIGKILL the scorer process at ten seeded random points of one replay, restarting it each time.
+
+Exactly-once: the ``read_committed`` output (compacted view), the dead letters and the final changelog
+state equal an uninterrupted run, and no event's effect is visible twice. At-least-once: nothing is
+lost, and an event's update repeats only as an identical re-emit.
+
+The scorer joins as a static group member (``--static-membership``), so each restart takes the killed
+instance's partitions back at once instead of waiting out its session timeout.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+
+import pytest
+from scorer_fixtures import final_updates, reference_run
+from scorer_process import (
+    changelog_states,
+    committed_total,
+    differing_reemits,
+    read,
+    repeated_effects,
+    scorer_command,
+    topics_named,
+)
+from waiting import wait_for
+
+from consumer.backends import ClientConfig, TopicSpec, make_backend
+
+pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.slow]
+
+KILLS = 10
+SEED = 20240501
+
+
+def kill_at_random_points(command: list[str], bootstrap: str, group: str, total: int, seed: int) -> list[int]:
+    """Run the scorer KILLS times, SIGKILLing each run after a random amount of new progress.
+
+    Each run must commit between 1 and ``total / (2 * KILLS)`` records beyond the last run's before it
+    is killed, so the kills are spread over the first part of the stream and never wait for the end.
+    Returns the committed count seen right after each kill.
+    """
+    rng = random.Random(seed)
+    at_kill: list[int] = []
+    for _ in range(KILLS):
+        mark = (at_kill[-1] if at_kill else 0) + rng.randint(1, max(total // (2 * KILLS), 1))
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(
+                lambda m=mark: committed_total(bootstrap, group) >= m, timeout=60, what=f"{mark} committed"
+            )
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        at_kill.append(committed_total(bootstrap, group))
+    return at_kill
+
+
+@pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
+def test_ten_sigkills_lose_nothing(
+    kafka, unique_name, group_id, model_dir, model_source, stream, exactly_once
+):
+    backend = make_backend("kafka-python", ClientConfig(kafka.bootstrap_servers))
+    topics = topics_named(unique_name)
+    backend.ensure_topics([TopicSpec(topics.input, 3)])
+    with backend.producer() as producer:
+        for key, value in stream:
+            producer.produce(topics.input, key, value)
+        producer.flush()
+    command = scorer_command(
+        kafka.bootstrap_servers, model_dir, topics, group_id, exactly_once,
+        # Small batches keep the scorer from finishing between two looks at the committed offsets.
+        "--batch-size", "10" if exactly_once else "2",
+        "--static-membership", "--instance-id", f"{unique_name}-0",
+    )  # fmt: skip
+
+    at_kill = kill_at_random_points(command, kafka.bootstrap_servers, group_id, len(stream), SEED)
+    print("committed at the kills:", at_kill)  # noqa: T201 - shown with -s when tuning the schedule
+    assert at_kill[-1] < len(stream), f"every kill must land mid-stream, committed at kills: {at_kill}"
+    finished = subprocess.run(command, capture_output=True, timeout=180, check=False)
+    assert finished.returncode == 0, finished.stderr.decode()[-3000:]
+    assert committed_total(kafka.bootstrap_servers, group_id) == len(stream)
+
+    expected_updates, expected_states = reference_run(model_source, stream)
+    outputs = [r.value for r in read(backend, topics.output)]
+    assert final_updates(outputs) == expected_updates, "the compacted output equals an uninterrupted run"
+    assert changelog_states(read(backend, topics.changelog)) == expected_states, "so does the final state"
+    bad = sorted(value for key, value in stream if key == b"bad")
+    dead = sorted(r.value for r in read(backend, topics.dead_letter))
+    repeated = repeated_effects(outputs)
+    if exactly_once:
+        assert dead == bad, "each dead letter exactly once"
+        assert not repeated, f"read_committed shows {len(repeated)} events' effects twice"
+    else:
+        assert sorted(set(dead)) == sorted(set(bad)), "every dead letter at least once"
+        assert not differing_reemits(repeated), "a repeated update differs in more than scored_at"
