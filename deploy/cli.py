@@ -87,7 +87,7 @@ def configure_logging(level: str, log_format: str | None = None) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     if level.upper() != "DEBUG":
         logging.getLogger("kafka").setLevel(logging.WARNING)
 
