@@ -16,9 +16,9 @@ from hostile import BREAKERS, mixed_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scorer_fixtures import as_records, final_updates, reference_run
-from scorer_process import changelog_states, read, topics_named
+from scorer_process import changelog_states, read, replayed
 
-from consumer.backends import ClientConfig, TopicSpec, make_backend
+from consumer.backends import ClientConfig, make_backend
 from consumer.outputs import DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
 from consumer.processor import Processor, Topics
 from consumer.runner import RunnerSettings, ScorerRunner
@@ -41,12 +41,7 @@ REASONS = {
 
 
 def score_mixed(backend, model, pairs, name: str, batch_size: int) -> ScorerRunner:
-    topics = topics_named(name)
-    backend.ensure_topics([TopicSpec(topics.input, 3)])
-    with backend.producer() as producer:
-        for key, value in pairs:
-            producer.produce(topics.input, key, value)
-        producer.flush()
+    topics = replayed(backend, name, pairs)
     settings = RunnerSettings(group_id=f"g-{name}", topics=topics, batch_size=batch_size, exit_when_idle=True)
     runner = ScorerRunner(backend, settings, model)
     runner.run()

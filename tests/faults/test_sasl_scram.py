@@ -9,9 +9,9 @@ import sys
 import pytest
 from own_broker import SCRAM_PASSWORD, SCRAM_USER
 from scorer_fixtures import reference_run
-from scorer_process import changelog_states, read, topics_named
+from scorer_process import changelog_states, read, replayed
 
-from consumer.backends import ClientConfig, TopicSpec, make_backend
+from consumer.backends import ClientConfig, make_backend
 from consumer.runner import RunnerSettings, ScorerRunner
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
@@ -32,12 +32,7 @@ def scram_config(bootstrap: str, password: str) -> ClientConfig:
 @pytest.mark.parametrize("client", CLIENTS)
 def test_the_right_credentials_score_the_stream(own_broker, model_source, stream, unique_name, client):
     backend = make_backend(client, scram_config(own_broker.scram_bootstrap_servers, SCRAM_PASSWORD))
-    topics = topics_named(unique_name)
-    backend.ensure_topics([TopicSpec(topics.input, 3)])
-    with backend.producer() as producer:
-        for key, value in stream:
-            producer.produce(topics.input, key, value)
-        producer.flush()
+    topics = replayed(backend, unique_name, stream)
     settings = RunnerSettings(group_id=f"g-{unique_name}", topics=topics, batch_size=500, exit_when_idle=True)
     runner = ScorerRunner(backend, settings, model_source)
     runner.run()

@@ -11,7 +11,6 @@ instance's partitions back at once instead of waiting out its session timeout.
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 
 import pytest
@@ -20,14 +19,14 @@ from scorer_process import (
     changelog_states,
     committed_total,
     differing_reemits,
+    kill_repeatedly,
     read,
     repeated_effects,
+    replayed,
     scorer_command,
-    topics_named,
 )
-from waiting import wait_for
 
-from consumer.backends import ClientConfig, TopicSpec, make_backend
+from consumer.backends import ClientConfig, make_backend
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.slow]
 
@@ -35,27 +34,12 @@ KILLS = 10
 SEED = 20240501
 
 
-def kill_at_random_points(command: list[str], bootstrap: str, group: str, total: int, seed: int) -> list[int]:
-    """Run the scorer KILLS times, SIGKILLing each run after a random amount of new progress.
-
-    Each run must commit between 1 and ``total / (2 * KILLS)`` records beyond the last run's before it
-    is killed, so the kills are spread over the first part of the stream and never wait for the end.
-    Returns the committed count seen right after each kill.
+def random_marks(total: int, seed: int):
+    """Each run must commit between 1 and ``total / (2 * KILLS)`` records beyond the last run's before
+    it is killed, so the kills are spread over the first part of the stream and never wait for the end.
     """
     rng = random.Random(seed)
-    at_kill: list[int] = []
-    for _ in range(KILLS):
-        mark = (at_kill[-1] if at_kill else 0) + rng.randint(1, max(total // (2 * KILLS), 1))
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_for(
-                lambda m=mark: committed_total(bootstrap, group) >= m, timeout=60, what=f"{mark} committed"
-            )
-        finally:
-            process.send_signal(signal.SIGKILL)
-            process.wait(timeout=30)
-        at_kill.append(committed_total(bootstrap, group))
-    return at_kill
+    return lambda last: last + rng.randint(1, max(total // (2 * KILLS), 1))
 
 
 @pytest.mark.parametrize("exactly_once", [True, False], ids=["exactly-once", "at-least-once"])
@@ -63,12 +47,7 @@ def test_ten_sigkills_lose_nothing(
     kafka, unique_name, group_id, model_dir, model_source, stream, exactly_once
 ):
     backend = make_backend("kafka-python", ClientConfig(kafka.bootstrap_servers))
-    topics = topics_named(unique_name)
-    backend.ensure_topics([TopicSpec(topics.input, 3)])
-    with backend.producer() as producer:
-        for key, value in stream:
-            producer.produce(topics.input, key, value)
-        producer.flush()
+    topics = replayed(backend, unique_name, stream)
     command = scorer_command(
         kafka.bootstrap_servers, model_dir, topics, group_id, exactly_once,
         # Small batches keep the scorer from finishing between two looks at the committed offsets.
@@ -76,7 +55,8 @@ def test_ten_sigkills_lose_nothing(
         "--static-membership", "--instance-id", f"{unique_name}-0",
     )  # fmt: skip
 
-    at_kill = kill_at_random_points(command, kafka.bootstrap_servers, group_id, len(stream), SEED)
+    marks = random_marks(len(stream), SEED)
+    at_kill = kill_repeatedly(command, kafka.bootstrap_servers, group_id, marks, times=KILLS)
     print("committed at the kills:", at_kill)  # noqa: T201 - shown with -s when tuning the schedule
     assert at_kill[-1] < len(stream), f"every kill must land mid-stream, committed at kills: {at_kill}"
     finished = subprocess.run(command, capture_output=True, timeout=180, check=False)

@@ -6,13 +6,16 @@ Shared by the crash-recovery tests here and the fault suite (``tests/faults``).
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from kafka import KafkaAdminClient
+from waiting import wait_for
 
-from consumer.backends import TopicPartition
+from consumer.backends import TopicPartition, TopicSpec
 from consumer.processor import Topics
 from consumer.state_store import Entry
 
@@ -20,6 +23,40 @@ from consumer.state_store import Entry
 def topics_named(name: str) -> Topics:
     """Fresh input, output, dead-letter and changelog topic names for one test."""
     return Topics(f"{name}-in", f"{name}-out", f"{name}-dlq", f"{name}-state")
+
+
+def replayed(backend, name: str, pairs: Iterable[tuple[bytes | None, bytes]]) -> Topics:
+    """Fresh topics for one test, with ``pairs`` (key, value) produced to the 3-partition input."""
+    topics = topics_named(name)
+    backend.ensure_topics([TopicSpec(topics.input, 3)])
+    with backend.producer() as producer:
+        for key, value in pairs:
+            producer.produce(topics.input, key, value)
+        producer.flush()
+    return topics
+
+
+def kill_repeatedly(
+    command: list[str], bootstrap: str, group: str, next_mark: Callable[[int], int], times: int
+) -> list[int]:
+    """Run the scorer ``times`` times, SIGKILLing each run once the group committed ``next_mark(last)``.
+
+    ``last`` is what was committed after the previous kill (0 at first). Returns the committed count
+    right after each kill, so a test can show the kills landed mid-stream.
+    """
+    at_kill: list[int] = []
+    for _ in range(times):
+        mark = next_mark(at_kill[-1] if at_kill else 0)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(
+                lambda m=mark: committed_total(bootstrap, group) >= m, timeout=90, what=f"{mark} committed"
+            )
+        finally:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+        at_kill.append(committed_total(bootstrap, group))
+    return at_kill
 
 
 def scorer_command(
