@@ -44,10 +44,13 @@ def segment_update(
     model_id: str,
     schema_hash: str,
     event_time_ms: int,
-    scored_at_s: float,
+    scored_at: str,
     source: Record,
 ) -> dict:
-    """The JSON body of one segment update (see the README's output contract)."""
+    """The JSON body of one segment update (see the README's output contract).
+
+    ``scored_at`` is :func:`wall_time` of the batch, formatted once for all its updates.
+    """
     return {
         "customer_id": customer_id,
         "segment_id": assignment.segment_id,
@@ -59,9 +62,14 @@ def segment_update(
         "model_id": model_id,
         "schema_hash": schema_hash,
         "event_time": format_ts(event_time_ms),
-        "scored_at": datetime.fromtimestamp(scored_at_s, UTC).isoformat(timespec="milliseconds"),
+        "scored_at": scored_at,
         "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset},
     }
+
+
+def wall_time(seconds: float) -> str:
+    """A wall-clock time in seconds as ISO-8601 UTC with milliseconds."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
 def encode_json(body: dict) -> bytes:

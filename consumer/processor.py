@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from consumer.backends.abstract import Record, TopicPartition
-from consumer.outputs import Output, dead_letter, encode_json, segment_update
+from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
 from consumer.state_store import NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
 from model.errors import InvalidEvent
 from model.events import decode_event
@@ -131,7 +131,7 @@ class Processor:
         else:
             assignments = model.score(rows)
         result.scoring_seconds = time.perf_counter() - started
-        scored_at = self.wall_clock()
+        scored_at = wall_time(self.wall_clock())
         schema_hash = model.spec.schema_hash()
         for ((partition, customer_id), (entry, record)), assignment, row in zip(
             changed.items(), assignments, rows, strict=True
@@ -150,7 +150,7 @@ class Processor:
                     model_id=model.model_id,
                     schema_hash=schema_hash,
                     event_time_ms=event_time,
-                    scored_at_s=scored_at,
+                    scored_at=scored_at,
                     source=record,
                 )
                 result.outputs.append(Output(self.topics.output, key, encode_json(body)))

@@ -56,6 +56,12 @@ class Entry:
             raise ValueError(f"changelog entry version {version} is not {ENTRY_VERSION}")
         return cls(unpack_state(data[_HEADER.size :]), offset, segment)
 
+    @classmethod
+    def _trusted(cls, data: bytes) -> Entry:
+        """An entry this store wrote or already validated: no checks on the hot path."""
+        _, offset, segment = _HEADER.unpack_from(data)
+        return cls(data[_HEADER.size :], offset, segment)
+
 
 NEW_ENTRY = Entry(initialize())
 
@@ -69,14 +75,18 @@ class StateStore:
 
     def get(self, partition: int, customer_id: str) -> Entry:
         raw = self._partitions.get(partition, {}).get(customer_id)
-        return NEW_ENTRY if raw is None else Entry.from_bytes(raw)
+        return NEW_ENTRY if raw is None else Entry._trusted(raw)
 
     def put_many(self, partition: int, entries: Mapping[str, bytes]) -> None:
         """Store already-encoded entries (from a committed batch or the changelog)."""
         self._partitions.setdefault(partition, {}).update(entries)
 
     def restore(self, partition: int, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-        """Load a partition from its changelog (key, value) records; later records win. Returns count."""
+        """Load a partition from its changelog (key, value) records; later records win. Returns count.
+
+        The changelog is the one way state enters from outside, so every entry is validated here
+        (``ValueError`` naming the partition and customer for a corrupt one) and trusted afterwards.
+        """
         customers = self._partitions.setdefault(partition, {})
         count = 0
         for key, value in records:
@@ -89,6 +99,12 @@ class StateStore:
             if value is None:  # a tombstone: the customer was forgotten
                 customers.pop(customer_id, None)
             else:
+                try:
+                    Entry.from_bytes(value)
+                except ValueError as error:
+                    raise ValueError(
+                        f"changelog partition {partition}, customer {customer_id!r}: {error}"
+                    ) from None
                 customers[customer_id] = value
             count += 1
         return count

@@ -25,6 +25,7 @@ Age is measured on one of two clocks:
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -91,6 +92,9 @@ class SlotWindow:
     def observe_many(self, slots: Iterable[int], ts_s: float | Iterable[float] | None = None) -> None:
         """Add a batch; ``ts_s`` is one timestamp for all, one per slot, or ``None``."""
         slots = list(slots)
+        if self.max_age_s is None and self.clock is None:
+            self._observe_counted(slots)
+            return
         if ts_s is None or isinstance(ts_s, int | float):
             stamps = [ts_s] * len(slots)
         else:
@@ -99,6 +103,22 @@ class SlotWindow:
                 raise ValueError(f"{len(slots)} observations but {len(stamps)} timestamps")
         for slot, ts in zip(slots, stamps, strict=True):
             self.observe(slot, ts)
+
+    def _observe_counted(self, slots: list[int]) -> None:
+        """A count-only window ignores time: add and evict whole batches with numpy (the hot path)."""
+        if not slots:
+            return
+        values = np.asarray(slots, dtype=np.int64)
+        if values.min() < 0 or values.max() >= self.n_slots:
+            bad = next(v for v in slots if not 0 <= v < self.n_slots)
+            raise ValueError(f"slot {bad} is outside 0..{self.n_slots - 1}")
+        self._counts += np.bincount(values, minlength=self.n_slots)
+        self._items.extend(zip(itertools.repeat(0.0), slots, strict=False))
+        excess = len(self._items) - self.max_count
+        if excess > 0:
+            popleft = self._items.popleft
+            evicted = [popleft()[1] for _ in range(excess)]
+            self._counts -= np.bincount(evicted, minlength=self.n_slots)
 
     def counts(self) -> np.ndarray:
         """Current count per slot (a copy)."""
