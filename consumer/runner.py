@@ -98,7 +98,6 @@ class ScorerRunner:
             self.store, model, settings.topics, emit_only_on_change=settings.emit_only_on_change
         )
         self.summary = RunSummary()
-        self._consumer: Consumer | None = None
         self._drift: DriftMonitor | None = None
         self._drift_model_id: str | None = None
         self._next_drift = 0.0
@@ -129,7 +128,6 @@ class ScorerRunner:
                 isolation_level="read_committed",
                 group_instance_id=s.instance_id if s.static_membership else None,
             )
-            self._consumer = consumer
             try:
                 consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke)
                 self._set_model_metrics()
@@ -146,7 +144,6 @@ class ScorerRunner:
                 self.summary.seconds = time.monotonic() - started
                 self.summary.final_segments = dict(Counter(e.last_segment for _, e in self.store.customers()))
                 consumer.close()
-                self._consumer = None
         return self.summary
 
     # -- one batch -------------------------------------------------------------------------------
