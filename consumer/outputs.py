@@ -72,8 +72,12 @@ def wall_time(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds")
 
 
+# Built once: ``json.dumps`` with keyword arguments builds a new encoder on every call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_json(body: dict) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _JSON.encode(body).encode("utf-8")
 
 
 def dead_letter(topic: str, record: Record, error: InvalidEvent) -> Output:

@@ -134,7 +134,7 @@ def _parse(raw: Any) -> Mapping[str, Any]:
                 "$", f"message is larger than {MAX_MESSAGE_BYTES} bytes", raw, reason="too_large"
             )
         try:
-            raw = json.loads(raw, parse_constant=_reject_constant)
+            raw = _JSON.decode(raw)
         except (ValueError, RecursionError) as exc:
             raise InvalidEvent("$", f"is not JSON ({exc})", raw, reason="not_json") from None
     if not isinstance(raw, Mapping):
@@ -144,6 +144,10 @@ def _parse(raw: Any) -> Mapping[str, Any]:
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Built once: ``json.loads`` with keyword arguments builds a new decoder on every call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def _event_type(value: Any) -> str:
