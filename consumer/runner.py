@@ -8,7 +8,8 @@ the in-memory backend); this module only moves its results through a backend:
   changelog's last-applied offsets make the state skip what it already holds, so only identical
   updates are re-emitted.
 - exactly-once (``exactly_once=True``): the same records and the input offsets go into one Kafka
-  transaction; a ``read_committed`` reader sees each event's effect once.
+  transaction; a ``read_committed`` reader sees each event's effect once. A transaction the broker
+  aborts is redone: the consumer seeks back to the batch's first offsets and processes it again.
 
 The new state entries are applied in memory only after the commit succeeded. Partitions assigned to
 this instance are restored from the changelog (inside the rebalance callback, before their first
@@ -162,7 +163,11 @@ class ScorerRunner:
         result = self.processor.process(records)
         self.metrics.scoring_latency.observe(result.scoring_seconds)
         if self.settings.exactly_once:
-            self._commit_transaction(result, consumer, producer)
+            if not self._commit_transaction(result, consumer, producer):
+                # Nothing of the batch was applied: read it again and redo it in a new transaction.
+                assigned = set(consumer.assignment())
+                consumer.seek({tp: o for tp, o in _first_offsets(records).items() if tp in assigned})
+                return
         else:
             self._commit_at_least_once(result, consumer, producer)
         self.processor.commit_entries(result)
@@ -182,17 +187,20 @@ class ScorerRunner:
         retry_transient("committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s)
         self.metrics.record_commit("committed")
 
-    def _commit_transaction(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
+    def _commit_transaction(self, result: BatchResult, consumer: Consumer, producer: Producer) -> bool:
+        """Outputs and offsets in one transaction; False if the broker aborted it (the batch is redone)."""
         producer.begin_transaction()
         try:
             self._produce(result, producer)
             producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
             producer.commit_transaction()
-        except TransactionAbortedError:
+        except TransactionAbortedError as error:
             producer.abort_transaction()
             self.metrics.record_transaction("aborted")
-            raise  # the in-memory state is untouched; a restart restores from the changelog
+            log.warning("transaction aborted, the batch will be processed again: %s", error)
+            return False
         self.metrics.record_transaction("committed")
+        return True
 
     def _account(self, records, result: BatchResult) -> None:
         summary, metrics = self.summary, self.metrics
@@ -293,6 +301,14 @@ class ScorerRunner:
             self.store.drop(tp.partition)
             self.metrics.forget_partition(tp.topic, tp.partition)
         log.info("revoked %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+
+
+def _first_offsets(records) -> dict[TopicPartition, int]:
+    """The earliest offset of each partition in a batch: where to read from to redo it."""
+    first: dict[TopicPartition, int] = {}
+    for record in records:
+        first.setdefault(record.topic_partition, record.offset)
+    return first
 
 
 def _offset_ranges(records) -> str:

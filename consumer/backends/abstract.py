@@ -111,6 +111,10 @@ class Consumer(ABC):
         """Fetch again from paused ``partitions``."""
 
     @abstractmethod
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Fetch the given assigned partitions again from these offsets (e.g. to redo an aborted batch)."""
+
+    @abstractmethod
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """End offset per partition: the last stable offset for a ``read_committed`` consumer."""
 

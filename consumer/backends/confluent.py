@@ -141,6 +141,12 @@ class ConfluentConsumer(Consumer):
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
         self._consumer.resume(_theirs(partitions))
 
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        with translated("seeking", self._servers):
+            for tp, offset in offsets.items():
+                self._consumer.seek(confluent_kafka.TopicPartition(tp.topic, tp.partition, offset))
+                self._positions[tp] = offset
+
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """High watermarks; librdkafka asks for the last stable offset when ``read_committed``."""
         with translated("fetching end offsets", self._servers):

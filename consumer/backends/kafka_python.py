@@ -136,6 +136,11 @@ class KafkaPythonConsumer(Consumer):
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
         self._consumer.resume(*_theirs(partitions))
 
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        with translated("seeking", self._servers):
+            for tp, offset in offsets.items():
+                self._consumer.seek(KafkaTopicPartition(*tp), offset)
+
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         with translated("fetching end offsets", self._servers):
             ends = self._consumer.end_offsets(_theirs(partitions))

@@ -74,6 +74,9 @@ class MemoryConsumer(Consumer):
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
         self._paused.difference_update(partitions)
 
+    def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
+        self._positions.update({tp: offset for tp, offset in offsets.items() if tp in self._positions})
+
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self._broker.end_offset(tp, self._committed_only) for tp in partitions}
 

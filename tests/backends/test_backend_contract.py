@@ -124,3 +124,15 @@ def test_two_members_split_partitions_and_hand_them_back(clients, new_topic, gro
     assert events["second"][-1] == ("revoke", held_by_second)
     clients.poll_while([first], lambda: len(first.assignment()) == 3)
     assert events["first"][-1] == ("assign", [TopicPartition(topic, p) for p in range(3)])
+
+
+def test_seek_fetches_a_partition_again_from_an_earlier_offset(clients, new_topic, group_id):
+    topic = new_topic(partitions=1)
+    _produce_keyed(clients.producer(), topic, 10)
+    consumer = clients.consumer(group_id)
+    consumer.subscribe([topic])
+    first = clients.poll_until(consumer, 10)
+    assert [r.offset for r in first] == list(range(10))
+    consumer.seek({TopicPartition(topic, 0): 3})
+    again = clients.poll_until(consumer, 7)
+    assert [(r.offset, r.value) for r in again] == [(r.offset, r.value) for r in first[3:]]
