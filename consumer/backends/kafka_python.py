@@ -42,6 +42,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # A killed member's partitions wait this long for a new owner (Kafka's client default is 45 s).
     "session_timeout_ms": 10_000,
     "heartbeat_interval_ms": 3_000,
+    # A group formed before a just-created topic's metadata reached this client gets no partitions
+    # until the next metadata refresh (5 min by default), which then triggers the rebalance.
+    "metadata_max_age_ms": 10_000,
 }
 _CALLBACK_TICK_S = 0.005
 
