@@ -247,29 +247,31 @@ class ScorerRunner:
         model = self.model()
         self.metrics.set_model(model.model_id, model.k, model.algorithm)
 
-    def _report_lag(self, consumer: Consumer) -> None:
+    @staticmethod
+    def _lags(consumer: Consumer) -> dict[TopicPartition, int]:
+        """Records between the group's commit and the end, per assigned partition (none: empty)."""
         assigned = consumer.assignment()
         if not assigned:
-            return
+            return {}
+        ends = consumer.end_offsets(assigned)
+        committed = consumer.committed(assigned)
+        return {tp: max(ends[tp] - (committed.get(tp) or 0), 0) for tp in assigned}
+
+    def _report_lag(self, consumer: Consumer) -> None:
         try:
-            ends = consumer.end_offsets(assigned)
-            committed = consumer.committed(assigned)
+            lags = self._lags(consumer)
         except BrokerUnavailableError as error:  # a metric can wait for the broker to come back
             log.warning("lag not reported: %s", error)
             return
-        for tp in assigned:
-            self.metrics.set_lag(tp.topic, tp.partition, max(ends[tp] - (committed.get(tp) or 0), 0))
+        for tp, lag in lags.items():
+            self.metrics.set_lag(tp.topic, tp.partition, lag)
 
     def _caught_up(self, consumer: Consumer) -> bool:
-        assigned = consumer.assignment()
-        if not assigned:
-            return False
         try:
-            ends = consumer.end_offsets(assigned)
-            committed = consumer.committed(assigned)
+            lags = self._lags(consumer)
         except BrokerUnavailableError:  # cannot tell while the broker is away: keep polling
             return False
-        return all((committed.get(tp) or 0) >= ends[tp] for tp in assigned)
+        return bool(lags) and not any(lags.values())
 
     # -- rebalance callbacks (run inside poll, between batches) -----------------------------------
 
