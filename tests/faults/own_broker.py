@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from waiting import wait_for
 
 LOCAL_KAFKA = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "local-kafka.sh"
@@ -85,6 +86,26 @@ def coordinator_ready(bootstrap: str) -> bool:
         admin.close()
 
 
+def group_round_trip(bootstrap: str) -> bool:
+    """One full consumer-group cycle on a fresh group: join, get a partition, read a record back.
+
+    The first groups on a brand-new broker have been seen to get an empty assignment that
+    kafka-python never revisits; the fault tests start once a group has really worked.
+    """
+    topic, group = f"warm-up-{uuid.uuid4().hex[:8]}", f"warm-up-{uuid.uuid4().hex[:8]}"
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(topic, b"ping").get(timeout=10)
+    producer.close()
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
+        enable_auto_commit=False, consumer_timeout_ms=10_000,
+    )  # fmt: skip
+    try:
+        return any(message.value == b"ping" for message in consumer)
+    finally:
+        consumer.close()
+
+
 @pytest.fixture(scope="session")
 def own_broker(tmp_path_factory):
     port = free_port_run()
@@ -101,6 +122,7 @@ def own_broker(tmp_path_factory):
         wait_for(lambda: metadata_ready(broker.bootstrap_servers), what="the fault suite's own broker")
         # The first group request creates the offsets topic; wait until its coordinator answers.
         wait_for(lambda: coordinator_ready(broker.bootstrap_servers), what="a group coordinator")
+        wait_for(lambda: group_round_trip(broker.bootstrap_servers), timeout=120, what="a consumer group")
         yield broker
     finally:
         broker.script("stop")
