@@ -136,8 +136,13 @@ wait_ready() {
 
 format_storage() {
   local cp="$libs/*" cluster_id scram=()
-  cluster_id=$(java -cp "$cp" org.apache.kafka.common.Uuid 2>/dev/null || true)
-  [[ -n $cluster_id ]] || cluster_id=$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')
+  # Kafka's own generator never returns an id starting with "-"; a hand-rolled base64 id does
+  # one time in 64, and the format tool's argument parser then reads it as an option.
+  cluster_id=$(java -cp "$cp" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1 || true)
+  if [[ ! $cluster_id =~ ^[A-Za-z0-9_][A-Za-z0-9_-]{21}$ ]]; then
+    log "could not generate a cluster id with kafka.tools.StorageTool random-uuid (got '$cluster_id')"
+    exit 1
+  fi
   if [[ -n $scram_user ]]; then
     [[ -n $scram_password ]] || { log "KAFKA_SCRAM_USER is set but KAFKA_SCRAM_PASSWORD is empty"; exit 2; }
     scram=(--add-scram "SCRAM-SHA-512=[name=$scram_user,password=$scram_password]")
