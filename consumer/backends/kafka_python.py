@@ -4,10 +4,14 @@ kafka-python 3.x runs its network loop on an IO thread and calls rebalance liste
 blocking call (a commit, a producer flush) is refused. So the listener hands each callback to a
 short-lived thread and keeps the IO loop turning until it returns; ``poll`` (or ``close``) is blocked
 meanwhile, so callbacks still never overlap processing.
+
+``poll`` also works around a kafka-python 3.0.x race that leaves a group member without its
+partitions for good (see ``_rejoin_if_join_was_dropped``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -42,11 +46,12 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # A killed member's partitions wait this long for a new owner (Kafka's client default is 45 s).
     "session_timeout_ms": 10_000,
     "heartbeat_interval_ms": 3_000,
-    # A group formed before a just-created topic's metadata reached this client gets no partitions
-    # until the next metadata refresh (5 min by default), which then triggers the rebalance.
+    # New partitions of a subscribed topic (or a just-created topic whose metadata had not reached
+    # this client when the group formed) are seen at the next metadata refresh: 10 s, not 5 min.
     "metadata_max_age_ms": 10_000,
 }
 _CALLBACK_TICK_S = 0.005
+log = logging.getLogger(__name__)
 
 
 def _ours(partitions: Iterable[KafkaTopicPartition]) -> list[TopicPartition]:
@@ -103,7 +108,8 @@ class KafkaPythonConsumer(Consumer):
         options = {**client_options(config), **CONSUMER_DEFAULTS, **tuning}
         with translated("creating a kafka-python consumer", self._servers):
             self._consumer = KafkaConsumer(group_id=group_id, isolation_level=isolation_level, **options)
-        self.io_loop = self._consumer._net  # the only private attribute used, by _Listener
+        # The private attributes used: ``_net`` by _Listener, ``_coordinator`` by the rejoin workaround.
+        self.io_loop = self._consumer._net
         self.callback_error: BaseException | None = None
 
     def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:
@@ -114,6 +120,7 @@ class KafkaPythonConsumer(Consumer):
         with translated("polling", self._servers):
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         self._raise_callback_error()
+        self._rejoin_if_join_was_dropped()
         return [_record(m) for batch in batches.values() for m in batch]
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -171,6 +178,23 @@ class KafkaPythonConsumer(Consumer):
         """Next offset this consumer will fetch from ``tp`` (past any transaction markers)."""
         with translated("reading the position", self._servers):
             return self._consumer.position(KafkaTopicPartition(*tp))
+
+    def _rejoin_if_join_was_dropped(self) -> None:
+        """Ask for a rejoin when a finished join was never applied (kafka-python 3.0.12 race).
+
+        A rebalance that a metadata change starts (a topic's partitions appearing or growing) runs as
+        a background join task. When ``poll``'s timer runs out first, the task finishes on its own: as
+        group leader it records the new metadata as assigned, so the next ``poll`` finds nothing to
+        rejoin, returns early and never applies the SyncGroup result (nor re-enables heartbeats). The
+        member then keeps its old partitions, or none, for good. A done task that nobody collected is
+        exactly that state; requesting a rejoin makes the next ``poll`` join again and apply it.
+        ``tests/backends/test_kafka_python_rejoin.py`` reproduces it with short polls.
+        """
+        coordinator = self._consumer._coordinator
+        dropped = getattr(coordinator, "_join_task", None)
+        if dropped is not None and dropped.is_done and not coordinator.need_rejoin():
+            log.warning("kafka-python finished a group join without applying it; rejoining")
+            coordinator.request_rejoin()
 
     def _raise_callback_error(self) -> None:
         error, self.callback_error = self.callback_error, None
