@@ -33,9 +33,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Starts the local broker, runs the whole suite against it, and always stops the broker.
+# Starts the local broker (on free ports unless KAFKA_PORT is set), runs the whole suite against it,
+# and always stops the broker.
 test: install system-deps
 	$(KAFKA) fetch
+	export KAFKA_PORT=$${KAFKA_PORT:-auto}; \
 	export $$($(KAFKA) start | tail -n 1); \
 	status=0; \
 	$(MAKE) --no-print-directory lint || status=$$?; \

@@ -11,7 +11,8 @@
 # `start`, `resume` and `restart` print KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:<port> on stdout once the
 # broker is ready.
 # Settings (environment):
-#   KAFKA_PORT          client port (default 19092); the controller listens on KAFKA_PORT+1
+#   KAFKA_PORT          client port (default 19092); the controller listens on KAFKA_PORT+1;
+#                       `auto` picks free ports (what `make test` uses, so a busy 19092 never fails CI)
 #   KAFKA_LOCAL_DIR     data, config, log and pid of this broker (default .local/kafka in the repo)
 #   SEGMENTER_CACHE     where jars are cached (default ~/.cache/segmenter); reused by later starts
 #   KAFKA_HEAP_OPTS     JVM heap (default -Xms256m -Xmx768m)
@@ -24,18 +25,57 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
-port=${KAFKA_PORT:-19092}
-controller_port=$((port + 1))
-scram_port=$((port + 2))
 scram_user=${KAFKA_SCRAM_USER:-}
 scram_password=${KAFKA_SCRAM_PASSWORD:-}
 state_dir=${KAFKA_LOCAL_DIR:-$repo/.local/kafka}
 cache_dir=${SEGMENTER_CACHE:-$HOME/.cache/segmenter}
 libs=$cache_dir/kafka-$kafka_version/libs
 pid_file=$state_dir/kafka.pid
+port_file=$state_dir/port
 log_file=$state_dir/server.log
 
 log() { echo "local-kafka: $*" >&2; }
+
+# Three ports in a row that nothing listens on (client, controller, SCRAM), picked by the kernel.
+free_port_run() {
+  python3 - <<'PY'
+import socket
+for _ in range(100):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        base = probe.getsockname()[1]
+    try:
+        for offset in (1, 2):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", base + offset))
+    except OSError:
+        continue
+    if base + 2 <= 65535:
+        print(base)
+        break
+else:
+    raise SystemExit("no run of three free ports found")
+PY
+}
+
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+port=${KAFKA_PORT:-19092}
+if [[ $port == auto ]]; then
+  # A fresh start picks new ports; every other verb (and a start of a running broker) uses the
+  # ports the broker was started on, kept in its state dir.
+  if [[ ${1:-} == start ]] && ! { [[ -f $pid_file ]] && kill -0 "$(cat "$pid_file")" 2>/dev/null; }; then
+    port=$(free_port_run)
+  elif [[ -f $port_file ]]; then
+    port=$(cat "$port_file")
+  else
+    port=0  # nothing was started here: stop and status have nothing to find
+  fi
+fi
+controller_port=$((port + 1))
+scram_port=$((port + 2))
 
 fetch_jars() {
   # The marker is written last, so a download cut short is redone instead of half-used.
@@ -177,8 +217,16 @@ start() {
     return
   fi
   fetch_jars
+  local taken
+  for taken in "$port" "$controller_port"; do
+    if port_in_use "$taken"; then
+      log "127.0.0.1:$taken is already in use (another broker?); set KAFKA_PORT to another port or to auto"
+      exit 1
+    fi
+  done
   rm -rf "$state_dir"
   write_config
+  echo "$port" >"$port_file"
   format_storage
   launch
 }
