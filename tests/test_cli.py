@@ -10,7 +10,7 @@ import pytest
 from consumer.backends.abstract import Record
 from consumer.processor import Processor
 from consumer.state_store import StateStore
-from deploy.cli import COMMANDS, JsonFormatter, main
+from deploy.cli import COMMANDS, JsonFormatter, configure_logging, main
 
 
 def test_help_lists_every_subcommand(capsys):
@@ -36,3 +36,17 @@ def test_a_dead_letter_is_logged_with_topic_partition_and_offset_as_json(caplog)
     assert (line["topic"], line["partition"], line["offset"], line["reason"]) == ("events", 2, 41, "not_json")
     assert line["level"] == "WARNING"
     assert "not JSON" in line["message"]
+
+
+def test_kafka_python_slow_task_warnings_are_dropped_and_its_other_warnings_kept(caplog):
+    selector = logging.getLogger("kafka.net.selector")
+    filters = list(selector.filters)
+    try:
+        configure_logging("INFO")
+        with caplog.at_level(logging.WARNING, logger="kafka.net.selector"):
+            selector.warning("Task <t> ran for 0.137s (>0.100s threshold). It is blocking the event loop")
+            selector.warning("Wakeup socket returned empty. Rebuilding.")
+    finally:
+        selector.filters[:] = filters
+    logged = [r.getMessage() for r in caplog.records if r.name == "kafka.net.selector"]
+    assert logged == ["Wakeup socket returned empty. Rebuilding."]
