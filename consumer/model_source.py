@@ -1,9 +1,12 @@
 """The model the scorer uses now, and hot reload from its model directory between batches.
 
 Training writes ``model.joblib`` then ``manifest.json`` into the directory. Between batches the scorer
-looks (at most every ``check_interval_s``) whether those files changed; if so it loads and verifies the
-new artifact. A broken or incompatible artifact is refused with a logged reason and the model in hand
-keeps serving; the same broken files are not retried until they change again.
+looks (at most every ``check_interval_s``) whether those files changed. A change is loaded only once
+the files have looked the same on two checks in a row: a check that falls between the two writes (new
+model, old manifest) or inside a copy that is still running would otherwise refuse an artifact that
+is only half there. A settled artifact is loaded and verified; a broken or incompatible one is refused
+with a logged reason and the model in hand keeps serving; the same broken files are not retried until
+they change again.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class ModelSource:
         self._on_reload = on_reload or (lambda result, detail: None)
         self._clock = clock
         self._seen = _fingerprint(self.directory)
+        self._changed_to: tuple | None = None  # files seen changed once, loaded if the next check agrees
         self._expected_schema = expected_schema_hash
         # At start a broken artifact is fatal: there is nothing else to serve.
         self._model = self._wrap(loader(self.directory, expected_schema_hash=expected_schema_hash))
@@ -72,8 +76,12 @@ class ModelSource:
         self._next_check = now + self._interval
         fingerprint = _fingerprint(self.directory)
         if fingerprint == self._seen:
+            self._changed_to = None
             return False
-        self._seen = fingerprint
+        if fingerprint != self._changed_to:
+            self._changed_to = fingerprint  # possibly still being written: wait for one more check
+            return False
+        self._seen, self._changed_to = fingerprint, None
         try:
             candidate = self._wrap(self._loader(self.directory, expected_schema_hash=self._expected_schema))
         except (ArtifactError, OSError, ValueError) as error:

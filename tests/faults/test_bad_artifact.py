@@ -4,6 +4,7 @@ exit; refused at hot reload while the last good model keeps serving and the refu
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,12 +24,23 @@ from model.spec import FeatureSpec
 pytestmark = [pytest.mark.faults]
 
 
+def replace_file(path, data: bytes) -> None:
+    """Write like training does, by renaming a finished file into place.
+
+    The scorer here runs in a thread of the test process: between a plain write's truncate and its
+    write the GIL may hand it several batches, each checking the (empty) file.
+    """
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
+
+
 def tamper(directory) -> None:
     """Flip one byte in the middle of the pickled pipeline (the manifest's sha256 no longer matches)."""
     path = directory / "model.joblib"
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
+    replace_file(path, bytes(data))
 
 
 def make_incompatible(directory) -> str:
@@ -44,7 +56,7 @@ def make_incompatible(directory) -> str:
         source_schema_hash=None,
         model_id=f"{manifest['model_id']}-narrow",
     )
-    path.write_text(json.dumps(manifest))
+    replace_file(path, json.dumps(manifest).encode())
     return narrower.schema_hash()
 
 

@@ -46,9 +46,30 @@ def test_a_new_artifact_is_loaded_between_batches(live_dir, tmp_path):
     )
     for name in ("model.joblib", "manifest.json"):  # what training does: model first, manifest last
         shutil.copy(newer / name, live_dir / name)
+    assert not source.maybe_reload(), "a change is loaded once the files look the same twice"
     assert source.maybe_reload()
     assert source().model_id != first_id
     assert events == [("loaded", first_id), ("loaded", source().model_id)]
+
+
+def test_a_check_between_the_model_and_the_manifest_writes_refuses_nothing(live_dir, tmp_path):
+    events: list = []
+    source = _source(live_dir, events)
+    first_id = source().model_id
+    newer = tmp_path / "newer"
+    train(
+        from_events(synthetic_events(800, seed=4), "synthetic:800"),
+        newer,
+        TrainOptions(k_max=4, report=False),
+    )
+
+    shutil.copy(newer / "model.joblib", live_dir / "model.joblib")  # the manifest is not there yet
+    assert not source.maybe_reload()
+    shutil.copy(newer / "manifest.json", live_dir / "manifest.json")
+    assert not source.maybe_reload()
+    assert source.maybe_reload()
+    assert events == [("loaded", first_id), ("loaded", source().model_id)], "no refusal on the way"
+    assert source().model_id != first_id
 
 
 def test_a_tampered_artifact_is_refused_and_the_old_model_keeps_serving(live_dir):
@@ -58,6 +79,7 @@ def test_a_tampered_artifact_is_refused_and_the_old_model_keeps_serving(live_dir
     data = bytearray((live_dir / "model.joblib").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (live_dir / "model.joblib").write_bytes(bytes(data))
+    assert not source.maybe_reload()
     assert not source.maybe_reload()
     assert source() is serving
     assert events[-1] == ("refused", "ArtifactIntegrityError")
