@@ -188,7 +188,7 @@ class KafkaPythonConsumer(Consumer):
         rejoin, returns early and never applies the SyncGroup result (nor re-enables heartbeats). The
         member then keeps its old partitions, or none, for good. A done task that nobody collected is
         exactly that state; requesting a rejoin makes the next ``poll`` join again and apply it.
-        ``tests/backends/test_kafka_python_rejoin.py`` reproduces it with short polls.
+        ``tests/backends/test_partitions_added.py`` reproduces it with short polls.
         """
         coordinator = self._consumer._coordinator
         dropped = getattr(coordinator, "_join_task", None)
