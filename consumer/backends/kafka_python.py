@@ -113,8 +113,14 @@ class KafkaPythonConsumer(Consumer):
         self.callback_error: BaseException | None = None
 
     def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:
-        with translated(f"subscribing to {list(topics)}", self._servers):
-            self._consumer.subscribe(list(topics), listener=_Listener(self, on_assign, on_revoke))
+        topics = list(topics)
+        with translated(f"subscribing to {topics}", self._servers):
+            self._consumer.subscribe(topics, listener=_Listener(self, on_assign, on_revoke))
+            # Fetch the topics' metadata before the first join. kafka-python asks for it only after a
+            # refresh backoff, so the first join usually came first: the leader assigned nothing
+            # ("No partition metadata" in the log at every start) and rebalanced again moments later.
+            for topic in topics:
+                self._consumer.partitions_for_topic(topic)
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
         with translated("polling", self._servers):
