@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -25,12 +24,6 @@ LOCAL_KAFKA = REPO / "deploy" / "kafka" / "local-kafka.sh"
 EVENTS_PER_CUSTOMER = 11.1  # what model.synthetic generates on average
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
     """``KAFKA_BOOTSTRAP_SERVERS`` if set, else a private broker started (and stopped) for this run."""
@@ -39,7 +32,7 @@ def broker() -> Iterator[str]:
         yield given
         return
     with tempfile.TemporaryDirectory(prefix="bench-kafka-") as state:
-        env = {**os.environ, "KAFKA_PORT": str(_free_port()), "KAFKA_LOCAL_DIR": state}
+        env = {**os.environ, "KAFKA_PORT": "auto", "KAFKA_LOCAL_DIR": state}
         started = subprocess.run(
             [str(LOCAL_KAFKA), "start"], env=env, capture_output=True, text=True, timeout=600, check=True
         )

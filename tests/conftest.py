@@ -13,7 +13,6 @@ fixture then completes a metadata request); nothing sleeps.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -57,12 +56,6 @@ class KafkaBroker:
         return len(parts) == partitions and all(p.get("leader_id", -1) >= 0 for p in parts)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _metadata_ready(bootstrap: str) -> bool:
     from kafka import KafkaAdminClient
 
@@ -88,8 +81,7 @@ def kafka(tmp_path_factory) -> Iterator[KafkaBroker]:
         with KafkaContainer().with_kraft() as container:
             yield KafkaBroker(container.get_bootstrap_server())
         return
-    port = _free_port()
-    env = {**os.environ, "KAFKA_PORT": str(port), "KAFKA_LOCAL_DIR": str(tmp_path_factory.mktemp("kafka"))}
+    env = {**os.environ, "KAFKA_PORT": "auto", "KAFKA_LOCAL_DIR": str(tmp_path_factory.mktemp("kafka"))}
     started = subprocess.run(
         [str(LOCAL_KAFKA), "start"], env=env, capture_output=True, text=True, timeout=600, check=False
     )

@@ -7,7 +7,6 @@ need a SCRAM listener, get this single-node broker for the whole session.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -20,24 +19,6 @@ from waiting import wait_for
 LOCAL_KAFKA = Path(__file__).resolve().parents[2] / "deploy" / "kafka" / "local-kafka.sh"
 SCRAM_USER = "scorer"
 SCRAM_PASSWORD = "fault-suite-secret"
-
-
-def free_port_run(length: int = 3) -> int:
-    """A port p with p .. p+length-1 all free (client, controller and SCRAM listeners)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = probe.getsockname()[1]
-        if base + length > 65535:
-            continue
-        try:
-            for offset in range(1, length):
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no run of free ports found")
 
 
 @dataclass(frozen=True)
@@ -56,16 +37,22 @@ class OwnBroker:
         return f"127.0.0.1:{self.port + 2}"
 
     def script(self, *verb: str) -> None:
-        done = subprocess.run(
-            [str(LOCAL_KAFKA), *verb], env=self.env, capture_output=True, text=True, timeout=180, check=False
-        )
-        assert done.returncode == 0, f"local-kafka.sh {' '.join(verb)} failed:\n{done.stderr[-3000:]}"
+        run_script(self.env, *verb)
 
     def stop_keeping_data(self) -> None:
         self.script("stop", "--keep-data")
 
     def resume(self) -> None:
         self.script("resume")
+
+
+def run_script(env: dict, *verb: str) -> str:
+    """Run a verb of local-kafka.sh; its stdout (``KAFKA_BOOTSTRAP_SERVERS=...`` after a start)."""
+    done = subprocess.run(
+        [str(LOCAL_KAFKA), *verb], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, f"local-kafka.sh {' '.join(verb)} failed:\n{done.stderr[-3000:]}"
+    return done.stdout
 
 
 def metadata_ready(bootstrap: str) -> bool:
@@ -108,16 +95,15 @@ def group_round_trip(bootstrap: str) -> bool:
 
 @pytest.fixture(scope="session")
 def own_broker(tmp_path_factory):
-    port = free_port_run()
     env = {
         **os.environ,
-        "KAFKA_PORT": str(port),
+        "KAFKA_PORT": "auto",  # the script picks free client, controller and SCRAM ports and keeps them
         "KAFKA_LOCAL_DIR": str(tmp_path_factory.mktemp("own-kafka")),
         "KAFKA_SCRAM_USER": SCRAM_USER,
         "KAFKA_SCRAM_PASSWORD": SCRAM_PASSWORD,
     }
-    broker = OwnBroker(port, env)
-    broker.script("start")
+    printed = run_script(env, "start").strip().splitlines()[-1]
+    broker = OwnBroker(int(printed.rsplit(":", 1)[1]), env)
     try:
         wait_for(lambda: metadata_ready(broker.bootstrap_servers), what="the fault suite's own broker")
         # The first group request creates the offsets topic; wait until its coordinator answers.
