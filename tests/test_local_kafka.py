@@ -6,12 +6,11 @@ import os
 import re
 import socket
 import subprocess
-from pathlib import Path
 
 import pytest
+from own_broker import LOCAL_KAFKA
 
 pytestmark = pytest.mark.kafka
-LOCAL_KAFKA = Path(__file__).resolve().parents[1] / "deploy" / "kafka" / "local-kafka.sh"
 
 
 def run(env: dict, *verb: str) -> subprocess.CompletedProcess:
