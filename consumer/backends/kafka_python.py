@@ -5,8 +5,13 @@ blocking call (a commit, a producer flush) is refused. So the listener hands eac
 short-lived thread and keeps the IO loop turning until it returns; ``poll`` (or ``close``) is blocked
 meanwhile, so callbacks still never overlap processing.
 
-``poll`` also works around a kafka-python 3.0.x race that leaves a group member without its
-partitions for good (see ``_rejoin_if_join_was_dropped``).
+Revocation follows the Java client's eager protocol: once ``on_revoke`` has run for partitions they
+are no longer this member's. kafka-python keeps listing them until the next assignment arrives (and
+would revoke them a second time if the consumer closed meanwhile, when a commit can only fail), so
+``assignment()`` leaves them out and they are never revoked twice. A commit inside ``on_revoke`` runs
+while the member still owns the partitions and succeeds, as in Java.
+
+Two kafka-python 3.0.12 races around group joins are worked around in ``kafka_python_group``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from consumer.backends.abstract import (
 from consumer.backends.config import ClientConfig
 from consumer.backends.kafka_python_auth import check_credentials
 from consumer.backends.kafka_python_errors import client_options, translated
+from consumer.backends.kafka_python_group import collect_finished_joins, rejoin_if_join_was_dropped
 from consumer.backends.kafka_python_producer import KafkaPythonProducer
 from consumer.backends.restore import read_to_end
 
@@ -73,13 +79,20 @@ class _Listener(AsyncConsumerRebalanceListener):
         self._consumer, self._on_assign, self._on_revoke = consumer, on_assign, on_revoke
 
     async def on_partitions_revoked(self, revoked) -> None:
-        await self._run(self._on_revoke, revoked)
+        await self._hand_back(revoked)
 
     async def on_partitions_lost(self, lost) -> None:
-        await self._run(self._on_revoke, lost)
+        await self._hand_back(lost)
 
     async def on_partitions_assigned(self, assigned) -> None:
+        self._consumer.handed_back.clear()
         await self._run(self._on_assign, assigned)
+
+    async def _hand_back(self, partitions) -> None:
+        """Revoke each partition once: kafka-python offers the already revoked ones again on close."""
+        fresh = set(partitions) - self._consumer.handed_back
+        await self._run(self._on_revoke, fresh)
+        self._consumer.handed_back |= fresh
 
     async def _run(self, callback: PartitionsCallback | None, partitions) -> None:
         if callback is None or not partitions or self._consumer.callback_error is not None:
@@ -108,9 +121,13 @@ class KafkaPythonConsumer(Consumer):
         options = {**client_options(config), **CONSUMER_DEFAULTS, **tuning}
         with translated("creating a kafka-python consumer", self._servers):
             self._consumer = KafkaConsumer(group_id=group_id, isolation_level=isolation_level, **options)
-        # The private attributes used: ``_net`` by _Listener, ``_coordinator`` by the rejoin workaround.
+        # The private attributes used: ``_net`` by _Listener, ``_coordinator`` by kafka_python_group.
         self.io_loop = self._consumer._net
         self.callback_error: BaseException | None = None
+        # Revoked (on_revoke has run) but still listed by kafka-python until the next assignment.
+        self.handed_back: set[KafkaTopicPartition] = set()
+        if group_id is not None:
+            collect_finished_joins(self._consumer._coordinator)
 
     def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:
         topics = list(topics)
@@ -126,7 +143,7 @@ class KafkaPythonConsumer(Consumer):
         with translated("polling", self._servers):
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         self._raise_callback_error()
-        self._rejoin_if_join_was_dropped()
+        rejoin_if_join_was_dropped(self._consumer._coordinator)
         return [_record(m) for batch in batches.values() for m in batch]
 
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
@@ -144,7 +161,7 @@ class KafkaPythonConsumer(Consumer):
             return {tp: self._consumer.committed(KafkaTopicPartition(*tp)) for tp in partitions}
 
     def assignment(self) -> list[TopicPartition]:
-        return _ours(self._consumer.assignment())
+        return _ours(self._consumer.assignment() - self.handed_back)
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
         self._consumer.pause(*_theirs(partitions))
@@ -184,23 +201,6 @@ class KafkaPythonConsumer(Consumer):
         """Next offset this consumer will fetch from ``tp`` (past any transaction markers)."""
         with translated("reading the position", self._servers):
             return self._consumer.position(KafkaTopicPartition(*tp))
-
-    def _rejoin_if_join_was_dropped(self) -> None:
-        """Ask for a rejoin when a finished join was never applied (kafka-python 3.0.12 race).
-
-        A rebalance that a metadata change starts (a topic's partitions appearing or growing) runs as
-        a background join task. When ``poll``'s timer runs out first, the task finishes on its own: as
-        group leader it records the new metadata as assigned, so the next ``poll`` finds nothing to
-        rejoin, returns early and never applies the SyncGroup result (nor re-enables heartbeats). The
-        member then keeps its old partitions, or none, for good. A done task that nobody collected is
-        exactly that state; requesting a rejoin makes the next ``poll`` join again and apply it.
-        ``tests/backends/test_partitions_added.py`` reproduces it with short polls.
-        """
-        coordinator = self._consumer._coordinator
-        dropped = getattr(coordinator, "_join_task", None)
-        if dropped is not None and dropped.is_done and not coordinator.need_rejoin():
-            log.warning("kafka-python finished a group join without applying it; rejoining")
-            coordinator.request_rejoin()
 
     def _raise_callback_error(self) -> None:
         error, self.callback_error = self.callback_error, None
