@@ -7,7 +7,7 @@ KAFKA := deploy/kafka/local-kafka.sh
 # The CDNOW data ships inside PyPI `lifetimes`; only its data files are used, so no dependencies.
 LIFETIMES := lifetimes==0.11.3
 
-.PHONY: test demo install system-deps lint kafka-start kafka-stop bench clean
+.PHONY: test test-repeat demo install system-deps lint kafka-start kafka-stop bench clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,6 +44,12 @@ test: install system-deps
 	$(VENV)/bin/pytest $(PYTEST_ARGS) || status=$$?; \
 	$(KAFKA) stop; \
 	exit $$status
+
+# The Kafka-dependent suites N times in a row beside LOAD busy processes: how flakes are hunted.
+N ?= 10
+LOAD ?= 2
+test-repeat: install system-deps
+	tests/repeat.sh $(N) $(LOAD)
 
 demo: install
 	$(PY) -m deploy.demo
