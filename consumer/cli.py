@@ -8,13 +8,13 @@ import logging
 import sys
 import threading
 
-from consumer.settings import CONNECTION, SCORER, TOPICS, add_settings, client_config
+from consumer.settings import ADMISSION, CONNECTION, SCORER, TOPICS, add_settings, client_config, min_event_ms
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, CONNECTION, TOPICS, SCORER)
+    add_settings(parser, CONNECTION, TOPICS, SCORER, ADMISSION)
     parser.add_argument(
         "--exactly-once", action="store_true", help="Kafka transactions (output+state+offsets)"
     )
@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        args.min_event_ms = min_event_ms(args.min_event_time)
+    except ValueError as error:
+        log.error("%s", error)
+        return 2
     from consumer.model_source import ModelSource
     from model.features import EVENT_FEATURE_SPEC
 
@@ -75,6 +80,7 @@ def _run_files(args: argparse.Namespace, model) -> int:
         dead_letters=args.dead_letters,
         batch_size=args.batch_size,
         emit_only_on_change=args.emit_only_on_change,
+        min_event_ms=args.min_event_ms,
     )
     log.info("file mode done: %s", vars(summary))
     return 0
@@ -102,6 +108,8 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         exit_when_idle=args.exit_when_idle,
         static_membership=args.static_membership,
         drift_window=args.drift_window,
+        allow_keyless=args.allow_keyless,
+        min_event_ms=args.min_event_ms,
     )
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
     readiness = Readiness()

@@ -19,6 +19,7 @@ from consumer.backends.abstract import Record
 from consumer.outputs import DLQ_ERROR, DLQ_OFFSET, DLQ_REASON
 from consumer.processor import Processor, Topics
 from consumer.state_store import StateStore
+from model.events import DEFAULT_MIN_EVENT_MS
 
 
 @dataclass
@@ -61,6 +62,7 @@ def run_files(
     dead_letters: str | None = None,
     batch_size: int = 2000,
     emit_only_on_change: bool = False,
+    min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
 ) -> FileRunSummary:
     """Score the events of ``source`` into ``sink``; see the module docstring for the formats."""
     source_path, sink_path = _path(source), _path(sink)
@@ -70,7 +72,15 @@ def run_files(
     topics = Topics(input=source, output="sink", dead_letter="dlq", changelog="changelog")
     store = StateStore()
     store.assign(0)
-    processor = Processor(store, model, topics, emit_only_on_change=emit_only_on_change)
+    # One file is one partition, so unkeyed lines cannot split a customer.
+    processor = Processor(
+        store,
+        model,
+        topics,
+        emit_only_on_change=emit_only_on_change,
+        allow_keyless=True,
+        min_event_ms=min_event_ms,
+    )
     summary = FileRunSummary()
     with (
         _open(source_path, "rb") as src,
@@ -94,7 +104,10 @@ def _flush(processor: Processor, batch: list[Record], out: IO[bytes], dlq: IO[by
     processor.commit_entries(result)
     for output in result.outputs:
         if output.topic == "sink":
-            out.write(output.value + b"\n")
+            value = output.value
+            if value is None:  # an erased customer's tombstone, as a line a JSON reader can take
+                value = json.dumps({"customer_id": output.key.decode("utf-8"), "erased": True}).encode()
+            out.write(value + b"\n")
             summary.updates += 1
         elif output.topic == "dlq":
             headers = dict(output.headers)

@@ -64,6 +64,20 @@ class ScorerMetrics:
         self.events_dead_lettered = Counter(
             "segmenter_events_dead_lettered", "Events written to the dead-letter topic.", registry=r
         )
+        self.events_duplicate = Counter(
+            "segmenter_events_duplicate",
+            "Events dropped as already applied, by kind: offset (re-read after a crash or offsets that "
+            "went backwards), event_id (re-sent by a producer).",
+            ["kind"],
+            registry=r,
+        )
+        self.erasures = Counter("segmenter_erasures", "Customers deleted by erase events.", registry=r)
+        self.features_out_of_range = Counter(
+            "segmenter_features_out_of_range",
+            "Scored feature values outside the feature spec's declared range (scored anyway).",
+            ["feature"],
+            registry=r,
+        )
         self.segment_assignments = Counter(
             "segmenter_segment_assignments",
             "Customers scored, by assigned segment id.",
@@ -172,6 +186,16 @@ class ScorerMetrics:
             self.events_invalid.labels(reason=reason).inc(count)
         self.events_dead_lettered.inc(dead_lettered)
         self.batch_size.observe(consumed)
+
+    def observe_admission(
+        self, *, duplicates: Mapping[str, int], erasures: int, out_of_range: Mapping[str, int]
+    ) -> None:
+        """Count one batch's dropped duplicates by kind, erasures and out-of-range feature values."""
+        for kind, count in duplicates.items():
+            self.events_duplicate.labels(kind=kind).inc(count)
+        self.erasures.inc(erasures)
+        for feature, count in out_of_range.items():
+            self.features_out_of_range.labels(feature=feature).inc(count)
 
     @contextmanager
     def time_scoring(self) -> Iterator[None]:

@@ -5,17 +5,26 @@ so a downstream reader that only wants "the current segment of every customer" r
 the start and keeps the last value per key.
 
 Dead letters carry the original bytes untouched; why and where from travel in headers, so a fixed
-event can be replayed from the dead-letter topic as it was.
+event can be replayed from the dead-letter topic as it was. The one exception keeps the dead letter
+producible: a key or value over ``DLQ_MAX_BYTES`` (an oversize event the broker accepted compressed)
+is cut to its first ``DLQ_MAX_BYTES`` with ``dlq.truncated=true``, ``dlq.original_size`` and
+``dlq.sha256`` of the whole value, and original headers over that size are left out
+(``dlq.headers_dropped``).
+
+>>> from consumer.backends.abstract import Record
+>>> out = dead_letter("dlq", Record("in", 0, 7, b"c1", b"x" * 100_000), "too_large", "too big")
+>>> len(out.value), dict(out.headers)["dlq.truncated"], dict(out.headers)["dlq.original_size"]
+(65536, b'true', b'100000')
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from consumer.backends.abstract import Headers, Record
-from model.errors import InvalidEvent
 from model.events import format_ts
 
 DLQ_REASON = "dlq.reason"
@@ -23,6 +32,7 @@ DLQ_ERROR = "dlq.error"
 DLQ_TOPIC = "dlq.source.topic"
 DLQ_PARTITION = "dlq.source.partition"
 DLQ_OFFSET = "dlq.source.offset"
+DLQ_MAX_BYTES = 65_536  # the largest valid event; far below any producer's record limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +90,26 @@ def encode_json(body: dict) -> bytes:
     return _JSON.encode(body).encode("utf-8")
 
 
-def dead_letter(topic: str, record: Record, error: InvalidEvent) -> Output:
-    """The original record, unchanged, with the reason and its origin in headers."""
+def dead_letter(topic: str, record: Record, reason: str, message: str) -> Output:
+    """The original record with the reason and its origin in headers (cut if too big to produce)."""
+    headers = record.headers
+    if sum(len(k) + len(v or b"") for k, v in headers) > DLQ_MAX_BYTES:
+        headers = (("dlq.headers_dropped", str(len(headers)).encode()),)
     headers = (
-        *record.headers,
-        (DLQ_REASON, error.reason.encode()),
-        (DLQ_ERROR, str(error).encode("utf-8", "replace")[:1000]),
+        *headers,
+        (DLQ_REASON, reason.encode()),
+        (DLQ_ERROR, message.encode("utf-8", "replace")[:1000]),
         (DLQ_TOPIC, record.topic.encode()),
         (DLQ_PARTITION, str(record.partition).encode()),
         (DLQ_OFFSET, str(record.offset).encode()),
     )
-    return Output(topic, record.key, record.value, headers)
+    key, value = record.key, record.value
+    if len(key or b"") > DLQ_MAX_BYTES or len(value or b"") > DLQ_MAX_BYTES:
+        headers += (
+            ("dlq.truncated", b"true"),
+            ("dlq.original_size", str(len(value or b"")).encode()),
+            ("dlq.sha256", hashlib.sha256(value or b"").hexdigest().encode()),
+        )
+        key = None if key is None else key[:DLQ_MAX_BYTES]
+        value = None if value is None else value[:DLQ_MAX_BYTES]
+    return Output(topic, key, value, headers)

@@ -9,11 +9,19 @@ failed batch leaves the in-memory state exactly as the changelog has it.
 A customer is scored as of its own latest event (event time): the result depends only on that
 customer's events, never on how the stream was cut into batches or partitions, which is what lets a
 restarted, rebalanced or file-mode run produce the same segments as an uninterrupted one.
+
+One record never stops the stream: whatever decoding, validating or folding one record raises becomes
+a dead letter (``internal_error`` for anything that is not an :class:`InvalidEvent`), and the batch
+goes on. A record without a key is a dead letter (``missing_key``) unless ``allow_keyless``: keyless
+records of one customer land on several partitions and split its state. An event whose ``event_id``
+is among the customer's last few (``Entry.recent_ids``) is a re-sent duplicate and is dropped. An
+``erase`` event deletes the customer: tombstones on the changelog and on the output topic.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -23,9 +31,9 @@ from typing import Any, Protocol
 from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
 from consumer.state_store import NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
-from model.errors import InvalidEvent
-from model.events import decode_event
-from model.features import features, last_event_ms, update
+from model.errors import InvalidEvent, shown
+from model.events import DEFAULT_MIN_EVENT_MS, decode_event
+from model.features import features, initialize, last_event_ms, update
 from model.spec import FeatureSpec
 
 log = logging.getLogger(__name__)
@@ -68,7 +76,9 @@ class BatchResult:
     checkpoints: dict[int, bytes] = field(default_factory=dict)  # online model, per partition
     invalid: Counter = field(default_factory=Counter)
     valid: int = 0
-    duplicates: int = 0
+    duplicates: Counter = field(default_factory=Counter)  # by kind: "offset" (a replay), "event_id"
+    erasures: int = 0
+    out_of_range: Counter = field(default_factory=Counter)  # scored feature values outside the spec
     scoring_seconds: float = 0.0
 
 
@@ -83,64 +93,106 @@ class Processor:
         *,
         emit_only_on_change: bool = False,
         wall_clock: Callable[[], float] = time.time,
+        allow_keyless: bool = False,
+        min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
     ) -> None:
         self.store = store
         self.model = model
         self.topics = topics
         self.emit_only_on_change = emit_only_on_change
         self.wall_clock = wall_clock
+        self.allow_keyless = allow_keyless
+        self.min_event_ms = min_event_ms
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         result = BatchResult()
         changed: dict[tuple[int, str], tuple[Entry, Record]] = {}
         for record in records:
             result.offsets[record.topic_partition] = record.next_offset
-            self._fold(record, changed, result)
+            try:
+                self._fold(record, changed, result)
+            except InvalidEvent as error:
+                self._dead_letter(record, error.reason, _message(error), result)
+            except Exception as error:  # one record must never stop the stream: a bug becomes a dead letter
+                self._dead_letter(
+                    record, "internal_error", f"{type(error).__name__}: {_message(error)}", result
+                )
+        erased = [slot for slot, (entry, _) in changed.items() if last_event_ms(entry.state) < 0]
+        for slot in erased:
+            self._erase(slot, changed.pop(slot), result)
         if changed:
             self._score(changed, result)
         return result
 
+    def _dead_letter(self, record: Record, reason: str, message: str, result: BatchResult) -> None:
+        where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
+        log.warning("dead letter %s: %s", where, message, extra={**where, "reason": reason})
+        result.invalid[reason] += 1
+        result.outputs.append(dead_letter(self.topics.dead_letter, record, reason, message))
+
     def _fold(self, record: Record, changed: dict, result: BatchResult) -> None:
-        try:
-            event = decode_event(record.value)
-            if record.key is not None and record.key.decode("utf-8", "replace") != event.customer_id:
+        """Validate one record and fold it into its customer's entry; raises for a dead letter."""
+        event = decode_event(record.value, min_event_ms=self.min_event_ms)
+        if record.key is None:
+            if not self.allow_keyless:
                 raise InvalidEvent(
-                    "customer_id", "differs from the record key", event.customer_id, reason="key_mismatch"
+                    "$key", "is required: records are keyed by customer_id", None, reason="missing_key"
                 )
-        except InvalidEvent as error:
-            where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
-            log.warning("dead letter %s: %s", where, error, extra={**where, "reason": error.reason})
-            result.invalid[error.reason] += 1
-            result.outputs.append(dead_letter(self.topics.dead_letter, record, error))
-            return
+        elif record.key != event.customer_id.encode("utf-8"):
+            raise InvalidEvent(
+                "customer_id", "differs from the record key", event.customer_id, reason="key_mismatch"
+            )
         slot = (record.partition, event.customer_id)
         entry = changed[slot][0] if slot in changed else self.store.get(*slot)
         if record.offset <= entry.last_offset:
-            result.duplicates += 1  # already in the changelog: a replay after a crash
+            result.duplicates["offset"] += 1  # already in the changelog: a replay after a crash
             return
+        if entry.has_seen(event.event_id):
+            result.duplicates["event_id"] += 1  # re-sent by its producer: count it once
+            return
+        if event.type == "erase":
+            entry, result.erasures = Entry(initialize(), record.offset), result.erasures + 1
+        else:
+            entry = entry.after(update(entry.state, event), record.offset, event.event_id)
         result.valid += 1
-        entry = Entry(update(entry.state, event), record.offset, entry.last_segment)
         changed[slot] = (entry, record)
+
+    def _erase(self, slot: tuple[int, str], change: tuple[Entry, Record], result: BatchResult) -> None:
+        """Tombstones for a customer whose last event in the batch was ``erase``."""
+        partition, customer_id = slot
+        key = customer_id.encode("utf-8")
+        result.entries.setdefault(partition, {})[customer_id] = None
+        result.outputs.append(Output(self.topics.output, key, None))
+        result.outputs.append(Output(self.topics.changelog, key, None, partition=partition))
 
     def _score(self, changed: dict, result: BatchResult) -> None:
         model = self.model()
         rows = [features(entry.state, last_event_ms(entry.state)) for entry, _ in changed.values()]
+        _count_out_of_range(rows, model.spec, result.out_of_range)
         started = time.perf_counter()
         if hasattr(model, "score_partition"):
             assignments = self._score_online(model, changed, rows, result)
         else:
-            assignments = model.score(rows)
+            assignments = _score_rows(model, rows)
         result.scoring_seconds = time.perf_counter() - started
         scored_at = wall_time(self.wall_clock())
         schema_hash = model.spec.schema_hash()
         for ((partition, customer_id), (entry, record)), assignment, row in zip(
             changed.items(), assignments, rows, strict=True
         ):
+            key = customer_id.encode("utf-8")
+            if assignment is None:  # this customer's row cannot be scored: keep its state, publish nothing
+                result.valid -= 1
+                self._dead_letter(record, "internal_error", "the model could not score this customer", result)
+                result.outputs.append(
+                    Output(self.topics.changelog, key, entry.to_bytes(), partition=partition)
+                )
+                result.entries.setdefault(partition, {})[customer_id] = entry.to_bytes()
+                continue
             previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
-            entry = Entry(entry.state, entry.last_offset, assignment.segment_id)
+            entry = entry.scored(assignment.segment_id)
             encoded = entry.to_bytes()
             result.entries.setdefault(partition, {})[customer_id] = encoded
-            key = customer_id.encode("utf-8")
             event_time = last_event_ms(entry.state)
             if previous != assignment.segment_id or not self.emit_only_on_change:
                 body = segment_update(
@@ -177,10 +229,48 @@ class Processor:
         return assignments
 
     def commit_entries(self, result: BatchResult) -> None:
-        """Apply a committed batch's entries, for partitions this instance still owns."""
+        """Apply a committed batch's entries (``None``: erased), for partitions this instance still owns."""
         for partition, entries in result.entries.items():
             if self.store.owns(partition):
                 self.store.put_many(partition, entries)
         for partition, checkpoint in result.checkpoints.items():
             if self.store.owns(partition):
                 self.store.put_checkpoint(partition, checkpoint)
+
+
+def _message(error: BaseException) -> str:
+    """``str(error)``, whatever the error: building a dead letter's message must not fail either."""
+    try:
+        return str(error)[:1000]
+    except Exception:
+        return shown(error)
+
+
+def _score_rows(model, rows: list[dict]) -> list:
+    """All rows in one call; if that fails, row by row, so one customer's row cannot fail the batch
+    (``None`` for a row the model refuses)."""
+    try:
+        return model.score(rows)
+    except Exception:
+        log.exception("scoring %d customers in one call failed; scoring them one by one", len(rows))
+    scored = []
+    for row in rows:
+        try:
+            scored.append(model.score([row])[0])
+        except Exception as error:
+            log.error(
+                "the model refused a customer's features: %s: %s", type(error).__name__, _message(error)
+            )
+            scored.append(None)
+    return scored
+
+
+def _count_out_of_range(rows: list[dict], spec, counts: Counter) -> None:
+    """Count scored feature values outside the spec's declared ranges (the API rejects them)."""
+    for name, bounds in spec.ranges.items():
+        low = -math.inf if bounds.minimum is None else bounds.minimum
+        high = math.inf if bounds.maximum is None else bounds.maximum
+        for row in rows:
+            value = row.get(name)
+            if value is not None and not low <= value <= high:
+                counts[name] += 1

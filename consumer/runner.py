@@ -33,6 +33,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.processor import BatchResult, Processor, Topics
 from consumer.retry import retry_transient
 from consumer.state_store import StateStore
+from model.events import DEFAULT_MIN_EVENT_MS
 from model.monitor import DriftMonitor, WindowSpec
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class RunnerSettings:
     exit_when_idle: bool = False  # stop once every assigned partition is consumed to its end
     drift_every_s: float = 5.0
     drift_window: int = 10_000  # the live segment distribution covers the last this many assignments
+    allow_keyless: bool = False  # records without a key are dead letters unless this is set
+    min_event_ms: int | None = DEFAULT_MIN_EVENT_MS  # earlier events are implausible_timestamp
 
 
 @dataclass
@@ -96,7 +99,12 @@ class ScorerRunner:
         self.readiness = readiness or Readiness()
         self.store = store or StateStore()
         self.processor = Processor(
-            self.store, model, settings.topics, emit_only_on_change=settings.emit_only_on_change
+            self.store,
+            model,
+            settings.topics,
+            emit_only_on_change=settings.emit_only_on_change,
+            allow_keyless=settings.allow_keyless,
+            min_event_ms=settings.min_event_ms,
         )
         self.summary = RunSummary()
         self._drift: DriftMonitor | None = None
@@ -209,10 +217,13 @@ class ScorerRunner:
         summary.events += len(records)
         summary.valid += result.valid
         summary.dead_letters += dead
-        summary.duplicates += result.duplicates
+        summary.duplicates += sum(result.duplicates.values())
         summary.updates += len(result.scored)
         metrics.observe_batch(
             consumed=len(records), valid=result.valid, invalid=result.invalid, dead_lettered=dead
+        )
+        metrics.observe_admission(
+            duplicates=result.duplicates, erasures=result.erasures, out_of_range=result.out_of_range
         )
         segment_ids = [s.segment_id for s in result.scored]
         for segment in segment_ids:

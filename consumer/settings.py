@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from consumer.backends.config import ClientConfig
@@ -60,6 +61,22 @@ SCORER = (
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),
     Setting("--drift-window", "SEGMENTER_DRIFT_WINDOW", 10_000, "assignments in the live drift window", int),
 )
+ADMISSION = (
+    Setting(
+        "--allow-keyless",
+        "SEGMENTER_ALLOW_KEYLESS",
+        False,
+        "accept records without a key (else dead letters, reason missing_key): only for a 1-partition input",
+        bool,
+    ),
+    Setting(
+        "--min-event-time",
+        "SEGMENTER_MIN_EVENT_TIME",
+        "1990-01-01",
+        "events before this date are dead letters (implausible_timestamp); 'none' turns the check off",
+    ),
+)
+_TRUE = ("1", "true", "yes", "on")
 
 
 def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) -> None:
@@ -68,7 +85,28 @@ def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) 
             default = os.environ.get(s.env, s.default)
             if s.flag == "--bootstrap-servers":
                 default = os.environ.get(s.env) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or s.default
-            parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
+            if s.type is bool:
+                on = str(default).lower() in _TRUE
+                parser.add_argument(s.flag, action="store_true", default=on, help=f"{s.help} [env {s.env}]")
+            else:
+                parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
+
+
+def min_event_ms(text: str) -> int | None:
+    """``--min-event-time`` as epoch milliseconds (``none``: no floor); ``ValueError`` names the value.
+
+    >>> min_event_ms("1990-01-01"), min_event_ms("none")
+    (631152000000, None)
+    """
+    if text.strip().lower() == "none":
+        return None
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"--min-event-time {text!r} is not an ISO-8601 date or 'none'") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def client_config(args: argparse.Namespace, client_id: str) -> ClientConfig:

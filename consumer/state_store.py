@@ -9,10 +9,16 @@ Remembering the last applied offset makes updates idempotent: after a crash betw
 changelog and committing the input offsets, the replayed events are recognised and skipped, so even
 at-least-once mode never counts an event twice in the state.
 
+The header also holds a ring of the crc32 of the customer's last ``RECENT_IDS`` event ids, so an
+event that its producer sent again (a retry after a timeout, a restarted producer, an upstream
+at-least-once pipeline: offsets differ, the ``event_id`` does not) is counted once. Six 32-bit
+hashes cost 24 bytes a customer; a genuine event is mistaken for a repeat about once in 700 million.
+Version 1 entries (no ring) are still read, with an empty ring.
+
 >>> from model.features import initialize
->>> entry = Entry(initialize(), last_offset=41, last_segment=2)
->>> Entry.from_bytes(entry.to_bytes()) == entry
-True
+>>> entry = Entry(initialize(), last_offset=41, last_segment=2).after(initialize(), 42, "e-7")
+>>> Entry.from_bytes(entry.to_bytes()) == entry, entry.has_seen("e-7"), entry.has_seen("e-8")
+(True, True, False)
 >>> Entry.from_bytes(b"xx")
 Traceback (most recent call last):
 ...
@@ -22,6 +28,7 @@ ValueError: changelog entry of 2 bytes is shorter than its 11-byte header
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -30,8 +37,16 @@ from model.features import CustomerState, initialize, unpack_state
 # The changelog key of a partition's online-model checkpoint: NUL never appears in a customer id.
 ONLINE_MODEL_KEY = b"\x00online-model"
 _HEADER = struct.Struct("<Bqh")  # entry version, last applied offset, last segment (-1 = none yet)
-ENTRY_VERSION = 1
+RECENT_IDS = 6
+_RING = struct.Struct(f"<{RECENT_IDS}I")  # crc32 of recent event ids, newest last; 0 = empty slot
+_NO_IDS = bytes(_RING.size)
+ENTRY_VERSION = 2
+_RING_SINCE_VERSION = 2
 NO_SEGMENT = -1
+
+
+def _id_hash(event_id: str) -> int:
+    return zlib.crc32(event_id.encode("utf-8")) or 1  # 0 marks an empty slot
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +56,22 @@ class Entry:
     state: CustomerState
     last_offset: int = -1
     last_segment: int = NO_SEGMENT
+    recent_ids: bytes = _NO_IDS  # ``_RING``-packed
+
+    def has_seen(self, event_id: str) -> bool:
+        """Whether ``event_id`` is among this customer's last ``RECENT_IDS`` events."""
+        return _id_hash(event_id) in _RING.unpack(self.recent_ids)
+
+    def after(self, state: CustomerState, offset: int, event_id: str) -> Entry:
+        """The entry once the event ``event_id`` at ``offset`` has been folded into ``state``."""
+        recent = self.recent_ids[4:] + _id_hash(event_id).to_bytes(4, "little")
+        return Entry(state, offset, self.last_segment, recent)
+
+    def scored(self, segment: int) -> Entry:
+        return Entry(self.state, self.last_offset, segment, self.recent_ids)
 
     def to_bytes(self) -> bytes:
-        return _HEADER.pack(ENTRY_VERSION, self.last_offset, self.last_segment) + self.state
+        return _HEADER.pack(ENTRY_VERSION, self.last_offset, self.last_segment) + self.recent_ids + self.state
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
@@ -52,15 +80,20 @@ class Entry:
                 f"changelog entry of {len(data)} bytes is shorter than its {_HEADER.size}-byte header"
             )
         version, offset, segment = _HEADER.unpack_from(data)
-        if version != ENTRY_VERSION:
+        if version not in (1, ENTRY_VERSION):
             raise ValueError(f"changelog entry version {version} is not {ENTRY_VERSION}")
-        return cls(unpack_state(data[_HEADER.size :]), offset, segment)
+        ring = _HEADER.size + (_RING.size if version >= _RING_SINCE_VERSION else 0)
+        if len(data) < ring:
+            raise ValueError(f"changelog entry of {len(data)} bytes is shorter than its {ring}-byte header")
+        recent = data[_HEADER.size : ring] if version >= _RING_SINCE_VERSION else _NO_IDS
+        return cls(unpack_state(data[ring:]), offset, segment, recent)
 
     @classmethod
     def _trusted(cls, data: bytes) -> Entry:
-        """An entry this store wrote or already validated: no checks on the hot path."""
+        """An entry this store wrote or already validated (current version): no checks on the hot path."""
         _, offset, segment = _HEADER.unpack_from(data)
-        return cls(data[_HEADER.size :], offset, segment)
+        ring = _HEADER.size + _RING.size
+        return cls(data[ring:], offset, segment, data[_HEADER.size : ring])
 
 
 NEW_ENTRY = Entry(initialize())
@@ -77,9 +110,14 @@ class StateStore:
         raw = self._partitions.get(partition, {}).get(customer_id)
         return NEW_ENTRY if raw is None else Entry._trusted(raw)
 
-    def put_many(self, partition: int, entries: Mapping[str, bytes]) -> None:
-        """Store already-encoded entries (from a committed batch or the changelog)."""
-        self._partitions.setdefault(partition, {}).update(entries)
+    def put_many(self, partition: int, entries: Mapping[str, bytes | None]) -> None:
+        """Store already-encoded entries (from a committed batch); ``None`` forgets the customer."""
+        customers = self._partitions.setdefault(partition, {})
+        for customer_id, raw in entries.items():
+            if raw is None:
+                customers.pop(customer_id, None)
+            else:
+                customers[customer_id] = raw
 
     def restore(self, partition: int, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
         """Load a partition from its changelog (key, value) records; later records win. Returns count.
@@ -100,12 +138,13 @@ class StateStore:
                 customers.pop(customer_id, None)
             else:
                 try:
-                    Entry.from_bytes(value)
+                    entry = Entry.from_bytes(value)
                 except ValueError as error:
                     raise ValueError(
                         f"changelog partition {partition}, customer {customer_id!r}: {error}"
                     ) from None
-                customers[customer_id] = value
+                # Stored in the current layout, which the hot path reads without checks.
+                customers[customer_id] = value if value[0] == ENTRY_VERSION else entry.to_bytes()
             count += 1
         return count
 

@@ -11,6 +11,15 @@
 
 Catch ``SegmenterError`` to handle anything the project raises deliberately; anything else is a bug.
 
+Dead-letter reasons (``InvalidEvent.reason``, the ``dlq.reason`` header and the ``reason`` label of
+``segmenter_events_invalid_total``): ``not_json``, ``bad_utf8``, ``too_large``, ``wrong_type``,
+``missing_field``, ``bad_value``, ``unknown_type``, ``future_timestamp``, ``implausible_timestamp``
+(before ``--min-event-time``), ``key_mismatch``, ``missing_key`` (no record key) and
+``internal_error`` (anything else one record made the scorer raise: a bug, but never a stopped stream).
+
+Messages quote the offending value through :func:`shown`, which caps its length and nesting depth, so
+building the message of a hostile value (a 5 KB object nested a thousand levels deep) cannot fail.
+
 >>> err = InvalidEvent("amount", "must be >= 0", -3, reason="bad_value")
 >>> err.reason, err.field, err.value
 ('bad_value', 'amount', -3)
@@ -22,6 +31,7 @@ True
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 __all__ = [
@@ -31,9 +41,32 @@ __all__ = [
     "InvalidEvent",
     "SchemaMismatchError",
     "SegmenterError",
+    "shown",
 ]
 
 _MAX_VALUE_REPR = 80
+# reprlib stops at ``maxlevel`` nesting levels and shortens long containers and strings on the way.
+_REPR = reprlib.Repr()  # keyword arguments only from Python 3.12
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+_REPR.maxdict = _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = 4
+
+
+def shown(value: Any, limit: int = _MAX_VALUE_REPR) -> str:
+    """A short, bounded ``repr`` of any value, safe on hostile input (deep nesting, odd types).
+
+    >>> deep = {}
+    >>> for _ in range(5000):
+    ...     deep = {"x": deep}
+    >>> shown(deep)
+    "{'x': {'x': {'x': {...}}}}"
+    >>> shown("a" * 500)[-6:]
+    "aa...'"
+    """
+    try:
+        text = _REPR.repr(value)
+    except Exception as exc:  # a value whose repr itself fails still gets a message
+        text = f"<unprintable {type(value).__name__}: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SegmenterError(Exception):
@@ -53,7 +86,7 @@ class InvalidEvent(SegmenterError):  # noqa: N818 -- the name is the published c
         The offending value (shortened in the message; kept whole on ``.value``).
     reason : str, optional
         Short stable code for metrics and the dead-letter topic: ``missing_field``, ``wrong_type``,
-        ``bad_value``, ``not_json``, ``bad_utf8``, ``unknown_type``, ``future_timestamp``.
+        ``bad_value``, ``not_json``, ... (the list is in this module's docstring).
     """
 
     def __init__(self, field: str, problem: str, value: Any = None, *, reason: str = "bad_value") -> None:
@@ -64,10 +97,7 @@ class InvalidEvent(SegmenterError):  # noqa: N818 -- the name is the published c
         super().__init__(self._message())
 
     def _message(self) -> str:
-        shown = repr(self.value)
-        if len(shown) > _MAX_VALUE_REPR:
-            shown = shown[: _MAX_VALUE_REPR - 3] + "..."
-        return f"invalid event field {self.field!r}: {self.problem} (got {shown})"
+        return f"invalid event field {shown(self.field)}: {self.problem} (got {shown(self.value)})"
 
     def __reduce__(self):  # keep pickling (multiprocessing, joblib) working with keyword-only reason
         return (_rebuild_invalid_event, (self.field, self.problem, self.value, self.reason))

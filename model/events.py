@@ -11,7 +11,9 @@ An event is a JSON object::
 - ``type``: one of ``EVENT_TYPES``.
 - ``ts``: event time, ISO-8601 (a naive time is taken as UTC) or epoch milliseconds (a finite
   non-negative number; fractions of a millisecond are dropped). Old history (1997) is fine; a time more
-  than ``max_future_ms`` (default one day) past the wall clock is rejected as ``future_timestamp``.
+  than ``max_future_ms`` (default one day) past the wall clock is rejected as ``future_timestamp``, one
+  before ``min_event_ms`` (default 1990-01-01) as ``implausible_timestamp``: epoch *seconds* read as
+  milliseconds land in January 1970, and a ``ts`` of 0 would give a customer 50 years of tenure.
 - ``purchase`` / ``refund``: ``amount`` required (0 <= amount <= 1e9); optional ``quantity`` (integer
   0..1e6), ``category`` and ``channel`` (strings of at most 64 characters).
 - ``visit``: optional ``category`` and ``channel``.
@@ -19,15 +21,17 @@ An event is a JSON object::
   ``income`` (0 <= income <= 1e9) and ``country`` (string; two-letter codes are upper-cased).
   Unknown attribute keys are ignored (profile systems carry many), but at least one known attribute
   must be present, so that a misspelt key is reported instead of silently dropping the event's meaning.
+- ``erase``: no other field; the customer's state is deleted (right to erasure) and later events
+  start a new history.
 - ``null`` means absent. Unknown top-level keys are ignored (producers may add metadata), but a known
   field that does not belong to the type (``amount`` on a ``visit``) is rejected.
 
->>> e = decode_event(b'{"event_id": "e1", "customer_id": 42, "type": "purchase", "ts": 0, "amount": 5}')
+>>> e = decode_event(b'{"event_id": "e1", "customer_id": 42, "type": "purchase", "ts": 1e12, "amount": 5}')
 >>> e.customer_id, e.amount, event_to_dict(e)["ts"]
-('42', 5.0, '1970-01-01T00:00:00.000Z')
+('42', 5.0, '2001-09-09T01:46:40.000Z')
 >>> decode_event(encode_event(e)) == e
 True
->>> decode_event('{"event_id": "e2", "customer_id": "c", "type": "purchase", "ts": 0, "amount": -1}')
+>>> decode_event('{"event_id": "e2", "customer_id": "c", "type": "purchase", "ts": 1e12, "amount": -1}')
 Traceback (most recent call last):
 ...
 model.errors.InvalidEvent: invalid event field 'amount': must be between 0 and 1000000000.0 (got -1)
@@ -45,10 +49,19 @@ from typing import Any
 
 from model.errors import InvalidEvent
 
-__all__ = ["DEFAULT_MAX_FUTURE_MS", "EVENT_TYPES", "Event", "decode_event", "encode_event", "event_to_dict"]
+__all__ = [
+    "DEFAULT_MAX_FUTURE_MS",
+    "DEFAULT_MIN_EVENT_MS",
+    "EVENT_TYPES",
+    "Event",
+    "decode_event",
+    "encode_event",
+    "event_to_dict",
+]
 
-EVENT_TYPES = ("purchase", "refund", "visit", "profile")
+EVENT_TYPES = ("purchase", "refund", "visit", "profile", "erase")
 DEFAULT_MAX_FUTURE_MS = 86_400_000
+DEFAULT_MIN_EVENT_MS = 631_152_000_000  # 1990-01-01T00:00:00Z
 MAX_MESSAGE_BYTES = 65_536
 
 _OPTIONAL_BY_TYPE = {
@@ -56,6 +69,7 @@ _OPTIONAL_BY_TYPE = {
     "refund": ("amount", "quantity", "category", "channel"),
     "visit": ("category", "channel"),
     "profile": ("attributes",),
+    "erase": (),
 }
 _TYPED_FIELDS = ("amount", "quantity", "category", "channel", "attributes")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -81,6 +95,7 @@ def decode_event(
     *,
     max_future_ms: int | None = DEFAULT_MAX_FUTURE_MS,
     now_ms: int | None = None,
+    min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
 ) -> Event:
     """Validate one raw event and return it typed.
 
@@ -92,6 +107,8 @@ def decode_event(
         How far past ``now_ms`` an event time may lie; ``None`` disables the check.
     now_ms : int, optional
         The wall clock for the future check (defaults to ``time.time()``; tests pass it).
+    min_event_ms : int or None
+        The earliest plausible event time (epoch milliseconds); ``None`` disables the check.
 
     Raises
     ------
@@ -108,7 +125,7 @@ def decode_event(
         event_id=_identifier("event_id", obj.get("event_id")),
         customer_id=_identifier("customer_id", obj.get("customer_id")),
         type=type_,
-        ts_ms=_timestamp(obj.get("ts"), max_future_ms, now_ms),
+        ts_ms=_timestamp(obj.get("ts"), max_future_ms, now_ms, min_event_ms),
         amount=_money("amount", fields["amount"]) if type_ in ("purchase", "refund") else None,
         quantity=_optional(_quantity, "quantity", fields.get("quantity")),
         category=_optional(_short_text, "category", fields.get("category")),
@@ -160,8 +177,15 @@ def _event_type(value: Any) -> str:
     return value
 
 
-def _timestamp(value: Any, max_future_ms: int | None, now_ms: int | None) -> int:
+def _timestamp(value: Any, max_future_ms: int | None, now_ms: int | None, min_event_ms: int | None) -> int:
     ts_ms = _timestamp_ms("ts", value)
+    if min_event_ms is not None and ts_ms < min_event_ms:
+        raise InvalidEvent(
+            "ts",
+            f"is before {format_ts(min_event_ms)} (--min-event-time)",
+            value,
+            reason="implausible_timestamp",
+        )
     if max_future_ms is not None:
         wall_ms = int(time.time() * 1000) if now_ms is None else now_ms
         if ts_ms > wall_ms + max_future_ms:

@@ -12,11 +12,12 @@ the decayed spend mean in training what they mean when the model is served. (Sco
 the whole history instead, training saw recencies of up to 545 days on CDNOW while the purchase-driven
 stream always sees 0, and nearly every streamed customer landed in one segment.)
 
-Order does not matter: every field is a sum, count, min, max or bitwise or, so any order of the same
-events gives the same state (the decayed spend only up to float rounding, about 1e-15 relative). The
-latest demographics are chosen by (ts, crc32 of event_id), so they too ignore arrival order. A profile
-event is a snapshot: attributes it leaves out become unknown. Redelivered events count twice: the state
-is too small to remember event ids, so exactly-once belongs to the consumer's offset/changelog commit.
+Order does not matter (except for ``erase``, which empties the state): every field is a sum, count,
+min, max or bitwise or, so any order of the same events gives the same state (the decayed spend only
+up to float rounding, about 1e-15 relative). The latest demographics are chosen by (ts, crc32 of
+event_id), so they too ignore arrival order. A profile event is a snapshot: attributes it leaves out
+become unknown. The aggregator does not remember event ids: the stream drops re-sent events before
+they reach it (``consumer/state_store.py`` keeps a ring of recent event ids beside the applied offset).
 
 The state is compact because the stream keeps millions of them: an immutable ``bytes`` record (about
 90 bytes) that is also its own versioned changelog value, so ``pack_state`` is free and
@@ -161,6 +162,8 @@ def update(state: CustomerState, event: Event) -> CustomerState:
         rank = zlib.crc32(event.event_id.encode("utf-8"))
         if (t, rank) > (f[_PROFILE_MS], f[_PROFILE_RANK]):
             tail = _set_profile(f, t, rank, event.attributes or {})
+    elif kind == "erase":
+        return initialize()
     return _FIXED.pack(*f) + tail
 
 
@@ -286,11 +289,15 @@ def _check_invariants(f: _Fields) -> None:
 
 
 def aggregate_history(events: Iterable[Event]) -> dict[str, CustomerState]:
-    """Every customer's state after its events (in any order)."""
+    """Every customer's state after its events (in any order, except that an ``erase`` forgets the
+    events before it and the customer is left out unless events follow it)."""
     states: dict[str, CustomerState] = {}
     empty = initialize()
     for event in events:
-        states[event.customer_id] = update(states.get(event.customer_id, empty), event)
+        if event.type == "erase":
+            states.pop(event.customer_id, None)
+        else:
+            states[event.customer_id] = update(states.get(event.customer_id, empty), event)
     return states
 
 

@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from model.errors import InvalidEvent, SegmenterError
-from model.events import EVENT_TYPES, Event, decode_event, encode_event, event_to_dict
+from model.events import DEFAULT_MIN_EVENT_MS, EVENT_TYPES, Event, decode_event, encode_event, event_to_dict
 
 NOW = 1_767_225_600_000  # 2026-01-01T00:00:00Z, the wall clock the tests pretend it is
 DAY = 86_400_000
 
 
 def raw(**fields):
-    base = {"event_id": "e-1", "customer_id": "c-1", "type": "purchase", "ts": 0, "amount": 9.5}
+    base = {"event_id": "e-1", "customer_id": "c-1", "type": "purchase", "ts": 10**12, "amount": 9.5}
     base.update(fields)
     return {k: v for k, v in base.items() if v is not ...}
 
@@ -56,6 +56,24 @@ def test_old_history_is_accepted_and_far_future_rejected():
         decode_event(raw(ts=NOW + 2 * DAY), now_ms=NOW)
     assert (info.value.field, info.value.reason) == ("ts", "future_timestamp")
     assert decode_event(raw(ts=NOW + 400 * DAY), now_ms=NOW, max_future_ms=None).ts_ms == NOW + 400 * DAY
+
+
+@pytest.mark.parametrize("ts", [0, 1_714_564_800, "1970-01-02T00:00:00Z", "1989-12-31T23:59:59Z"])
+def test_times_before_the_floor_are_implausible(ts):
+    """Epoch seconds read as milliseconds, a zero, a default date: not a customer's real history."""
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(raw(ts=ts), now_ms=NOW)
+    assert (info.value.field, info.value.reason) == ("ts", "implausible_timestamp")
+    assert "1990-01-01" in str(info.value)
+    assert decode_event(raw(ts=ts), now_ms=NOW, min_event_ms=None).type == "purchase"
+
+
+def test_erase_carries_nothing_but_who_and_when():
+    event = decode_event(raw(type="erase", amount=...), now_ms=NOW)
+    assert (event.type, event.customer_id, event.amount) == ("erase", "c-1", None)
+    with pytest.raises(InvalidEvent) as info:
+        decode_event(raw(type="erase"), now_ms=NOW)  # keeps the purchase's amount
+    assert info.value.field == "amount"
 
 
 def test_integer_ids_become_strings_and_unknown_keys_are_ignored():
@@ -142,13 +160,13 @@ events = st.builds(
         ts_ms=ts,
         amount=amount if type_ in ("purchase", "refund") else None,
         quantity=quantity if type_ in ("purchase", "refund") else None,
-        category=category if type_ != "profile" else None,
-        channel=channel if type_ != "profile" else None,
+        category=category if type_ not in ("profile", "erase") else None,
+        channel=channel if type_ not in ("profile", "erase") else None,
         attributes=attributes if type_ == "profile" else None,
     ),
     st.sampled_from(EVENT_TYPES),
     st.tuples(text, text),
-    st.integers(0, NOW),
+    st.integers(DEFAULT_MIN_EVENT_MS, NOW),
     st.floats(0, 1e9),
     st.none() | st.integers(0, 1_000_000),
     st.none() | text,
