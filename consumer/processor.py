@@ -69,6 +69,7 @@ class BatchResult:
     invalid: Counter = field(default_factory=Counter)
     valid: int = 0
     duplicates: int = 0
+    duplicates_by: Counter = field(default_factory=Counter)  # (kind, input partition) -> events dropped
     scoring_seconds: float = 0.0
 
 
@@ -117,6 +118,7 @@ class Processor:
         entry = changed[slot][0] if slot in changed else self.store.get(*slot)
         if record.offset <= entry.last_offset:
             result.duplicates += 1  # already in the changelog: a replay after a crash
+            result.duplicates_by["offset", record.partition] += 1
             return
         result.valid += 1
         entry = Entry(update(entry.state, event), record.offset, entry.last_segment)
