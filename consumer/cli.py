@@ -96,6 +96,7 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
     from consumer.http import MetricsServer, Readiness
     from consumer.processor import Topics
     from consumer.runner import RunnerSettings, ScorerRunner, install_sigterm
+    from consumer.state_restore import RestoreRefusedError
 
     settings = RunnerSettings(
         group_id=args.group_id,
@@ -110,6 +111,8 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         drift_window=args.drift_window,
         allow_keyless=args.allow_keyless,
         min_event_ms=args.min_event_ms,
+        strict_restore=args.strict_restore,
+        reset_state=args.reset_state,
     )
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
     readiness = Readiness()
@@ -128,6 +131,9 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         except (AuthenticationError, BrokerUnavailableError, ConfigurationError) as error:
             # Wrong credentials, no broker, a bad setting: one clear line, not a stack trace.
             log.error("the scorer stopped: %s: %s", type(error).__name__, error)
+            return 2
+        except RestoreRefusedError as error:  # the stored state stops the start: where, and the way out
+            log.error("the scorer refused to start: %s", error)
             return 2
         finally:
             restore_signals()

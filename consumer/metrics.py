@@ -44,6 +44,9 @@ RESTORE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 COMMIT_RESULTS = ("committed", "failed")
 TRANSACTION_RESULTS = ("committed", "aborted", "failed")
 RELOAD_RESULTS = ("loaded", "refused")
+# Why an event was dropped as already applied: one word per check (adding a kind is one line here).
+# offset: at or below the last offset the customer's state applied; event_id: among its recent event ids
+DUPLICATE_KINDS = ("offset", "event_id")
 
 
 class ScorerMetrics:
@@ -63,13 +66,6 @@ class ScorerMetrics:
         )
         self.events_dead_lettered = Counter(
             "segmenter_events_dead_lettered", "Events written to the dead-letter topic.", registry=r
-        )
-        self.events_duplicate = Counter(
-            "segmenter_events_duplicate",
-            "Events dropped as already applied, by kind: offset (re-read after a crash or offsets that "
-            "went backwards), event_id (re-sent by a producer).",
-            ["kind"],
-            registry=r,
         )
         self.erasures = Counter("segmenter_erasures", "Customers deleted by erase events.", registry=r)
         self.features_out_of_range = Counter(
@@ -125,6 +121,18 @@ class ScorerMetrics:
         self.restore_records = Counter(
             "segmenter_state_restore_records", "Changelog records read while restoring.", registry=r
         )
+        self.restore_invalid = Counter(
+            "segmenter_restore_invalid",
+            "Changelog entries quarantined at restore (invalid last value or key), by partition.",
+            ["partition"],
+            registry=r,
+        )
+        self.events_duplicate = Counter(
+            "segmenter_events_duplicate",
+            "Events dropped as already applied to the state, by kind of check.",
+            ["kind"],
+            registry=r,
+        )
         self.model_info = Info("segmenter_model", "The model being served.", registry=r)
         self.model_reloads = Counter(
             "segmenter_model_reloads", "Model hot reloads, by result.", ["result"], registry=r
@@ -173,6 +181,8 @@ class ScorerMetrics:
             self.transactions.labels(result=result)
         for result in RELOAD_RESULTS:
             self.model_reloads.labels(result=result)
+        for kind in DUPLICATE_KINDS:
+            self.events_duplicate.labels(kind=kind)
         for gauge in (self.drift_psi, self.drift_js, self.drift_linf):
             gauge.set(math.nan)
 
@@ -187,12 +197,8 @@ class ScorerMetrics:
         self.events_dead_lettered.inc(dead_lettered)
         self.batch_size.observe(consumed)
 
-    def observe_admission(
-        self, *, duplicates: Mapping[str, int], erasures: int, out_of_range: Mapping[str, int]
-    ) -> None:
-        """Count one batch's dropped duplicates by kind, erasures and out-of-range feature values."""
-        for kind, count in duplicates.items():
-            self.events_duplicate.labels(kind=kind).inc(count)
+    def observe_admission(self, *, erasures: int, out_of_range: Mapping[str, int]) -> None:
+        """Count one batch's erasures and out-of-range feature values."""
         self.erasures.inc(erasures)
         for feature, count in out_of_range.items():
             self.features_out_of_range.labels(feature=feature).inc(count)
@@ -244,6 +250,12 @@ class ScorerMetrics:
     def record_restore(self, seconds: float, records: int) -> None:
         self.restore_duration.observe(seconds)
         self.restore_records.inc(records)
+
+    def record_restore_invalid(self, partition: int, count: int = 1) -> None:
+        self.restore_invalid.labels(partition=str(partition)).inc(count)
+
+    def record_duplicates(self, kind: str, count: int) -> None:
+        self.events_duplicate.labels(kind=_checked(kind, DUPLICATE_KINDS)).inc(count)
 
     def set_model(self, model_id: str, k: int, algorithm: str) -> None:
         self.model_info.info({"model_id": str(model_id), "k": str(k), "algorithm": str(algorithm)})

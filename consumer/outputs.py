@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -83,11 +84,29 @@ def wall_time(seconds: float) -> str:
 
 
 # Built once: ``json.dumps`` with keyword arguments builds a new encoder on every call.
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def encode_json(body: dict) -> bytes:
-    return _JSON.encode(body).encode("utf-8")
+    """Strict JSON: a NaN or infinite float (not valid JSON) becomes ``null``, never ``NaN``.
+
+    >>> encode_json({"distance": float("nan"), "d": [1.5, float("-inf")]})
+    b'{"distance":null,"d":[1.5,null]}'
+    """
+    try:
+        return _JSON.encode(body).encode("utf-8")
+    except ValueError:  # "Out of range float values are not JSON compliant": rare, so checked late
+        return _JSON.encode(_finite(body)).encode("utf-8")
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def dead_letter(topic: str, record: Record, reason: str, message: str) -> Output:

@@ -76,7 +76,8 @@ class BatchResult:
     checkpoints: dict[int, bytes] = field(default_factory=dict)  # online model, per partition
     invalid: Counter = field(default_factory=Counter)
     valid: int = 0
-    duplicates: Counter = field(default_factory=Counter)  # by kind: "offset" (a replay), "event_id"
+    duplicates: int = 0
+    duplicates_by: Counter = field(default_factory=Counter)  # (kind, input partition) -> events dropped
     erasures: int = 0
     out_of_range: Counter = field(default_factory=Counter)  # scored feature values outside the spec
     scoring_seconds: float = 0.0
@@ -145,10 +146,12 @@ class Processor:
         slot = (record.partition, event.customer_id)
         entry = changed[slot][0] if slot in changed else self.store.get(*slot)
         if record.offset <= entry.last_offset:
-            result.duplicates["offset"] += 1  # already in the changelog: a replay after a crash
+            result.duplicates += 1  # already in the changelog: a replay after a crash
+            result.duplicates_by["offset", record.partition] += 1
             return
         if entry.has_seen(event.event_id):
-            result.duplicates["event_id"] += 1  # re-sent by its producer: count it once
+            result.duplicates += 1  # re-sent by its producer: count it once
+            result.duplicates_by["event_id", record.partition] += 1
             return
         if event.type == "erase":
             entry, result.erasures = Entry(initialize(), record.offset), result.erasures + 1

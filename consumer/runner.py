@@ -24,14 +24,17 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, Producer, TopicPartition, TopicSpec
 from consumer.backends.errors import BrokerUnavailableError, TransactionAbortedError
+from consumer.duplicates import DuplicateWarnings
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.processor import BatchResult, Processor, Topics
 from consumer.retry import retry_transient
+from consumer.state_restore import JudgedPartition, StateAheadOfInputError, judge, refuse_corrupt
 from consumer.state_store import StateStore
 from model.events import DEFAULT_MIN_EVENT_MS
 from model.monitor import DriftMonitor, WindowSpec
@@ -58,6 +61,8 @@ class RunnerSettings:
     drift_window: int = 10_000  # the live segment distribution covers the last this many assignments
     allow_keyless: bool = False  # records without a key are dead letters unless this is set
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS  # earlier events are implausible_timestamp
+    strict_restore: bool = False  # an invalid changelog entry refuses the start instead of quarantine
+    reset_state: bool = False  # discard (tombstone) the state of partitions ahead of their input
 
 
 @dataclass
@@ -110,6 +115,8 @@ class ScorerRunner:
         self._drift: DriftMonitor | None = None
         self._drift_model_id: str | None = None
         self._next_drift = 0.0
+        self._duplicate_warnings = DuplicateWarnings()
+        self._consumer: Consumer | None = None  # the group member, for the input's end offsets
 
     def ensure_topics(self) -> None:
         t, n = self.settings.topics, self.settings.partitions
@@ -137,6 +144,7 @@ class ScorerRunner:
                 isolation_level="read_committed",
                 group_instance_id=s.instance_id if s.static_membership else None,
             )
+            self._consumer = consumer
             try:
                 consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke)
                 self._set_model_metrics()
@@ -217,14 +225,15 @@ class ScorerRunner:
         summary.events += len(records)
         summary.valid += result.valid
         summary.dead_letters += dead
-        summary.duplicates += sum(result.duplicates.values())
+        summary.duplicates += result.duplicates
+        for (kind, partition), count in result.duplicates_by.items():
+            metrics.record_duplicates(kind, count)
+            self._duplicate_warnings.note(kind, partition, count)
         summary.updates += len(result.scored)
         metrics.observe_batch(
             consumed=len(records), valid=result.valid, invalid=result.invalid, dead_lettered=dead
         )
-        metrics.observe_admission(
-            duplicates=result.duplicates, erasures=result.erasures, out_of_range=result.out_of_range
-        )
+        metrics.observe_admission(erasures=result.erasures, out_of_range=result.out_of_range)
         segment_ids = [s.segment_id for s in result.scored]
         for segment in segment_ids:
             summary.segment_counts[segment] = summary.segment_counts.get(segment, 0) + 1
@@ -288,14 +297,10 @@ class ScorerRunner:
 
     def _on_assign(self, partitions: list[TopicPartition]) -> None:
         self.readiness.set_state_restored(False)
-        changelog = self.settings.topics.changelog
         started = time.perf_counter()
-        restored = 0
-        for tp in partitions:
-            if self.store.owns(tp.partition):
-                continue
-            records = self.backend.read_partitions([TopicPartition(changelog, tp.partition)])
-            restored += self.store.restore(tp.partition, ((r.key, r.value) for r in records))
+        fresh = [tp for tp in partitions if not self.store.owns(tp.partition)]
+        ends = self._consumer.end_offsets(fresh) if fresh and self._consumer is not None else {}
+        restored = sum(self._restore(tp, ends.get(tp)) for tp in fresh)
         seconds = time.perf_counter() - started
         self.summary.restored += restored
         self.summary.restore_seconds += seconds
@@ -308,6 +313,65 @@ class ScorerRunner:
             seconds,
         )
         self.readiness.set_state_restored(True)
+
+    def _restore(self, tp: TopicPartition, input_end: int | None) -> int:
+        """Restore one partition's state from its changelog partition (consumer/state_restore.py)."""
+        changelog = TopicPartition(self.settings.topics.changelog, tp.partition)
+        # Closed even when reading fails: an abandoned kafka-python reader hung the interpreter's exit.
+        with closing(self.backend.read_partitions([changelog])) as records:
+            judged = judge(tp.partition, records)
+        for bad in judged.quarantined:
+            where = {"partition": bad.partition, "offset": bad.offset, "key": bad.key}
+            log.error("quarantined changelog entry: %s", bad, extra={**where, "reason": bad.reason})
+            self.metrics.record_restore_invalid(tp.partition)
+        if judged.quarantined and self.settings.strict_restore:
+            raise refuse_corrupt(judged.quarantined)
+        if input_end is not None and judged.max_applied_offset >= input_end:
+            judged = self._state_ahead_of_input(tp, input_end, judged)
+        self._check_checkpoint(judged)
+        return self.store.restore(judged)
+
+    def _check_checkpoint(self, judged: JudgedPartition) -> None:
+        """Drop an online-model checkpoint the model cannot use: it starts again from the artifact."""
+        check = getattr(self.model(), "check_checkpoint", None)
+        if judged.checkpoint is None or check is None:
+            return
+        try:
+            check(judged.checkpoint)
+        except ValueError as error:
+            log.warning(
+                "changelog partition %d: online model checkpoint reseeded from the artifact: %s",
+                judged.partition,
+                error,
+                extra={"partition": judged.partition},
+            )
+            judged.checkpoint = None
+
+    def _state_ahead_of_input(self, tp: TopicPartition, end: int, judged: JudgedPartition) -> JudgedPartition:
+        """Refuse, or with ``reset_state`` tombstone the partition's changelog and start it empty."""
+        changelog = self.settings.topics.changelog
+        where = (
+            f"input {tp.topic}[{tp.partition}] ends at offset {end} but its state in changelog "
+            f"{changelog}[{tp.partition}] has applied offset {judged.max_applied_offset}"
+        )
+        if not self.settings.reset_state:
+            raise StateAheadOfInputError(
+                f"{where}: the input topic was probably deleted and recreated while the changelog was "
+                "kept, and every event of a known customer would be dropped as a duplicate. Restart "
+                "with --reset-state (SEGMENTER_RESET_STATE=1) to discard this state, or restore the "
+                "input topic"
+            )
+        with self.backend.producer() as producer:
+            for key in judged.live_keys:
+                producer.produce(changelog, key, None, partition=tp.partition)
+            producer.flush()
+        log.warning(
+            "%s: --reset-state discarded it (%d tombstones written); its customers start fresh",
+            where,
+            len(judged.live_keys),
+            extra={"partition": tp.partition},
+        )
+        return JudgedPartition(tp.partition, judged.records)
 
     def _on_revoke(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:

@@ -60,7 +60,16 @@ SCORER = (
     Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),
     Setting("--drift-window", "SEGMENTER_DRIFT_WINDOW", 10_000, "assignments in the live drift window", int),
-)
+    Setting(
+        "--strict-restore", "SEGMENTER_STRICT_RESTORE", False,
+        "refuse to start (exit 2) on an invalid changelog entry instead of quarantining it", bool,
+    ),
+    Setting(
+        "--reset-state", "SEGMENTER_RESET_STATE", False,
+        "discard (tombstone) the stored state of assigned partitions whose applied offsets are beyond "
+        "the input's end (input topic recreated) instead of refusing to start", bool,
+    ),
+)  # fmt: skip
 ADMISSION = (
     Setting(
         "--allow-keyless",
@@ -76,7 +85,9 @@ ADMISSION = (
         "events before this date are dead letters (implausible_timestamp); 'none' turns the check off",
     ),
 )
-_TRUE = ("1", "true", "yes", "on")
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) -> None:
@@ -85,11 +96,14 @@ def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) 
             default = os.environ.get(s.env, s.default)
             if s.flag == "--bootstrap-servers":
                 default = os.environ.get(s.env) or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or s.default
-            if s.type is bool:
-                on = str(default).lower() in _TRUE
+            if s.type is bool:  # a switch: the flag turns it on, so does a true environment value
+                try:
+                    on = _switch(s.env, default)
+                except ValueError as error:
+                    parser.error(str(error))
                 parser.add_argument(s.flag, action="store_true", default=on, help=f"{s.help} [env {s.env}]")
-            else:
-                parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
+                continue
+            parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
 
 
 def min_event_ms(text: str) -> int | None:
@@ -107,6 +121,15 @@ def min_event_ms(text: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def _switch(env: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in TRUE + FALSE:
+        raise ValueError(f"{env}={value!r} is not a switch value: use one of {TRUE + FALSE[1:]}")
+    return text in TRUE
 
 
 def client_config(args: argparse.Namespace, client_id: str) -> ClientConfig:

@@ -31,8 +31,12 @@ import struct
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from model.features import CustomerState, initialize, unpack_state
+
+if TYPE_CHECKING:
+    from consumer.state_restore import JudgedPartition
 
 # The changelog key of a partition's online-model checkpoint: NUL never appears in a customer id.
 ONLINE_MODEL_KEY = b"\x00online-model"
@@ -119,34 +123,16 @@ class StateStore:
             else:
                 customers[customer_id] = raw
 
-    def restore(self, partition: int, records: Iterable[tuple[bytes | None, bytes | None]]) -> int:
-        """Load a partition from its changelog (key, value) records; later records win. Returns count.
+    def restore(self, judged: JudgedPartition) -> int:
+        """Own ``judged.partition`` with the entries restore judged valid (``consumer.state_restore``).
 
-        The changelog is the one way state enters from outside, so every entry is validated here
-        (``ValueError`` naming the partition and customer for a corrupt one) and trusted afterwards.
+        The changelog is the one way state enters from outside, so every entry was validated there
+        and is trusted afterwards. Returns the number of changelog records read.
         """
-        customers = self._partitions.setdefault(partition, {})
-        count = 0
-        for key, value in records:
-            if key is None:
-                continue
-            if key == ONLINE_MODEL_KEY:
-                self.put_checkpoint(partition, value)
-                continue
-            customer_id = key.decode("utf-8")
-            if value is None:  # a tombstone: the customer was forgotten
-                customers.pop(customer_id, None)
-            else:
-                try:
-                    entry = Entry.from_bytes(value)
-                except ValueError as error:
-                    raise ValueError(
-                        f"changelog partition {partition}, customer {customer_id!r}: {error}"
-                    ) from None
-                # Stored in the current layout, which the hot path reads without checks.
-                customers[customer_id] = value if value[0] == ENTRY_VERSION else entry.to_bytes()
-            count += 1
-        return count
+        self._partitions[judged.partition] = dict(judged.entries)
+        self._online.pop(judged.partition, None)
+        self.put_checkpoint(judged.partition, judged.checkpoint)
+        return judged.records
 
     def assign(self, partition: int) -> None:
         """Own ``partition`` from now on (restore does this too); entries of unowned ones are ignored."""

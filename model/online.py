@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import logging
 import struct
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from model.scoring import Assignment, SegmentModel, assign
 
 _HEADER = struct.Struct("<B8sIIQ")  # version, base model fingerprint, k, d, rows learned
 _VERSION = 1
+log = logging.getLogger(__name__)
 
 
 def _fingerprint(model_id: str) -> bytes:
@@ -94,15 +96,36 @@ class OnlineKMeans:
         return np.array([[river_model.centers[i][j] for j in range(d)] for i in sorted(river_model.centers)])
 
     def _centres(self, checkpoint: bytes | None) -> tuple[np.ndarray, int]:
-        """Centres from a checkpoint of this base model, else the batch model's centroids."""
+        """Centres from a valid checkpoint of this base model, else (with a warning) the artifact's."""
         if checkpoint:
-            version, fingerprint, k, d, learned = _HEADER.unpack_from(checkpoint)
-            if version != _VERSION:
-                raise ValueError(f"online checkpoint version {version} is not {_VERSION}")
-            if fingerprint == _fingerprint(self.base.model_id) and (k, d) == self._seed_centres.shape:
-                body = np.frombuffer(checkpoint, dtype="<f8", offset=_HEADER.size)
-                return body.reshape(k, d).copy(), learned
+            try:
+                return self.check_checkpoint(checkpoint)
+            except ValueError as error:
+                log.warning("online model checkpoint not used, reseeded from the artifact: %s", error)
         return self._seed_centres.copy(), 0
+
+    def check_checkpoint(self, checkpoint: bytes) -> tuple[np.ndarray, int]:
+        """The centres and rows learned of ``checkpoint``; ``ValueError`` says why it does not fit.
+
+        It must be this version's layout, of this base model, with the model's k x d centres, all
+        finite (a NaN centre would put NaN distances into every update).
+        """
+        if len(checkpoint) < _HEADER.size:
+            raise ValueError(f"checkpoint of {len(checkpoint)} bytes is shorter than its header")
+        version, fingerprint, k, d, learned = _HEADER.unpack_from(checkpoint)
+        if version != _VERSION:
+            raise ValueError(f"checkpoint version {version} is not {_VERSION}")
+        if fingerprint != _fingerprint(self.base.model_id):
+            raise ValueError(f"checkpoint belongs to another model than {self.base.model_id}")
+        if (k, d) != self._seed_centres.shape or len(checkpoint) != _HEADER.size + 8 * k * d:
+            raise ValueError(
+                f"checkpoint of {k}x{d} centres in {len(checkpoint)} bytes does not fit the model's "
+                f"{self._seed_centres.shape[0]}x{self._seed_centres.shape[1]}"
+            )
+        centres = np.frombuffer(checkpoint, dtype="<f8", offset=_HEADER.size).reshape(k, d)
+        if not np.isfinite(centres).all():
+            raise ValueError("checkpoint centres are not all finite")
+        return centres.copy(), learned
 
     def _checkpoint(self, centres: np.ndarray, learned: int) -> bytes:
         k, d = centres.shape

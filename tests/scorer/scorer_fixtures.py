@@ -51,6 +51,11 @@ def as_records(pairs: Sequence[tuple[bytes | None, bytes]], topic: str = "events
     return [Record(topic, partition, offset, key, value) for offset, (key, value) in enumerate(pairs)]
 
 
+def changelog_records(outputs, partition: int = 0) -> list[Record]:
+    """Changelog outputs of a batch as the records a restore reads back, offsets in order."""
+    return [Record("state", partition, n, o.key, o.value) for n, o in enumerate(outputs)]
+
+
 def valid_count(pairs) -> int:
     return sum(1 for key, _ in pairs if key != b"bad")
 

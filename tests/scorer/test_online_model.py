@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-from scorer_fixtures import as_records
+from scorer_fixtures import as_records, changelog_records
 
 from consumer.processor import Processor, Topics
+from consumer.state_restore import judge
 from consumer.state_store import ONLINE_MODEL_KEY, StateStore
 from model.features import features, last_event_ms
 from model.online import OnlineKMeans
@@ -65,7 +66,7 @@ def test_processor_checkpoints_the_online_model_into_the_changelog(model_source,
 
     # A new instance restores customers and centres from the changelog and keeps learning from there.
     restored = StateStore()
-    restored.restore(0, [(o.key, o.value) for o in first.outputs if o.topic == TOPICS.changelog])
+    restored.restore(judge(0, changelog_records([o for o in first.outputs if o.topic == TOPICS.changelog])))
     assert restored.checkpoint(0) == checkpoints[0].value
     second = Processor(restored, lambda: cached, TOPICS).process(records[half:])
     assert OnlineKMeans.rows_learned(second.checkpoints[0]) == len(first.scored) + len(second.scored)

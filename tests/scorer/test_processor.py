@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from scorer_fixtures import as_records, final_updates, reference_run, valid_count
+from scorer_fixtures import as_records, changelog_records, final_updates, reference_run, valid_count
 
 from consumer.outputs import DLQ_OFFSET, DLQ_REASON
 from consumer.processor import Processor, Topics
+from consumer.state_restore import judge
 from consumer.state_store import Entry, StateStore
 from model.events import decode_event
 from model.features import features, last_event_ms
@@ -61,7 +62,8 @@ def test_replayed_records_are_recognised_and_not_counted_twice(model_source, str
     before = dict(processor.store.customers())
     again = processor.process(records[: len(records) // 2])
     assert again.valid == 0
-    assert again.duplicates["offset"] == valid_count(stream[: len(records) // 2])
+    assert again.duplicates == valid_count(stream[: len(records) // 2])
+    assert again.duplicates_by == {("offset", 0): again.duplicates}
     assert not [o for o in again.outputs if o.topic == TOPICS.output]
     processor.commit_entries(again)
     assert dict(processor.store.customers()) == before
@@ -88,10 +90,10 @@ def test_changelog_restores_the_same_state_and_counting_continues(model_source, 
     first = _processor(model_source)
     result = first.process(as_records(stream[:half]))
     first.commit_entries(result)
-    changelog = [(o.key, o.value) for o in result.outputs if o.topic == TOPICS.changelog]
+    changelog = [o for o in result.outputs if o.topic == TOPICS.changelog]
 
     restored = StateStore()
-    restored.restore(0, changelog)
+    restored.restore(judge(0, changelog_records(changelog)))
     assert dict(restored.customers()) == dict(first.store.customers())
 
     second = Processor(restored, model_source, TOPICS)

@@ -1,0 +1,128 @@
+"""Restore judges the changelog's LAST value per key: one bad record never stops a start.
+
+A partition's changelog is read to its end first, keeping only the last (offset, value) per key;
+only then is each surviving value decoded and validated, once. So a later good value or a tombstone
+repairs an earlier bad one, exactly as compaction would. A last value that is still invalid (or a key
+that is not UTF-8) is *quarantined*: left out of the state, reported with its partition, offset and
+key, and the customer starts fresh from its next event. ``strict=True`` refuses the start instead.
+
+Exceptions::
+
+    RestoreRefusedError            a start refused because of the stored state (the CLI exits 2)
+    ├── CorruptStateError          --strict-restore and an invalid last value
+    └── StateAheadOfInputError     stored applied offsets beyond the input partition's end
+
+>>> from consumer.backends.abstract import Record
+>>> from consumer.state_store import NEW_ENTRY
+>>> good = NEW_ENTRY.to_bytes()
+>>> judged = judge(0, [Record("state", 0, 0, b"c1", b"garbage"), Record("state", 0, 1, b"c1", good),
+...                    Record("state", 0, 2, b"c2", b"garbage")])
+>>> sorted(judged.entries), [(q.offset, q.key) for q in judged.quarantined]
+(['c1'], [(2, "'c2'")])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from consumer.state_store import ENTRY_VERSION, ONLINE_MODEL_KEY, Entry
+
+KEY_SHOWN = 80  # characters of an unprintable key shown in a log line
+
+
+class ChangelogRecord(Protocol):
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class RestoreRefusedError(Exception):
+    """The stored state stops the start: the message names the partition and the way out."""
+
+
+class CorruptStateError(RestoreRefusedError):
+    """``--strict-restore`` found an invalid last value in the changelog."""
+
+
+class StateAheadOfInputError(RestoreRefusedError):
+    """The state has applied offsets the input partition does not have (the topic was recreated)."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """An invalid last value: left out of the state, reported where it is."""
+
+    partition: int
+    offset: int
+    key: str  # printable: the customer id quoted, or the escaped bytes of a non-UTF-8 key
+    reason: str
+
+    def __str__(self) -> str:
+        return f"changelog partition {self.partition}, offset {self.offset}, key {self.key}: {self.reason}"
+
+
+@dataclass
+class JudgedPartition:
+    """What a changelog partition restores to."""
+
+    partition: int
+    records: int = 0  # changelog records read
+    entries: dict[str, bytes] = field(default_factory=dict)  # customer id -> validated entry
+    checkpoint: bytes | None = None  # online model, unvalidated (its model judges it: model.online)
+    quarantined: list[Quarantined] = field(default_factory=list)
+    live_keys: list[bytes] = field(default_factory=list)  # every key whose last value is not a tombstone
+    max_applied_offset: int = -1  # the largest input offset any entry has applied
+
+
+def shown_key(key: bytes) -> str:
+    """A key as a log line shows it: quoted text, or escaped bytes, cut to ``KEY_SHOWN`` characters."""
+    try:
+        text = repr(key.decode("utf-8"))
+    except UnicodeDecodeError:
+        text = repr(key)
+    return text if len(text) <= KEY_SHOWN else text[: KEY_SHOWN - 3] + "..."
+
+
+def judge(partition: int, records: Iterable[ChangelogRecord]) -> JudgedPartition:
+    """Keep the last value per key of ``records`` (in offset order), then validate each once."""
+    judged = JudgedPartition(partition)
+    last: dict[bytes, tuple[int, bytes | None]] = {}
+    for record in records:
+        judged.records += 1
+        if record.key is not None:
+            last[record.key] = (record.offset, record.value)
+    for key, (offset, value) in last.items():
+        if value is None:  # a tombstone: the customer was forgotten
+            continue
+        judged.live_keys.append(key)
+        if key == ONLINE_MODEL_KEY:
+            judged.checkpoint = value
+            continue
+        _judge_entry(judged, key, offset, value)
+    return judged
+
+
+def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes) -> None:
+    try:
+        customer_id = key.decode("utf-8")
+        entry = Entry.from_bytes(value)
+    except (UnicodeDecodeError, ValueError) as error:
+        reason = "the key is not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
+        judged.quarantined.append(Quarantined(judged.partition, offset, shown_key(key), reason))
+        return
+    # Older layouts (an entry without the event-id ring) are kept in the current one, which the hot
+    # path reads without checks.
+    judged.entries[customer_id] = value if value[0] == ENTRY_VERSION else entry.to_bytes()
+    judged.max_applied_offset = max(judged.max_applied_offset, entry.last_offset)
+
+
+def refuse_corrupt(quarantined: list[Quarantined]) -> CorruptStateError:
+    """The ``--strict-restore`` error: the first invalid entry, and how many more."""
+    more = f" (and {len(quarantined) - 1} more invalid entries)" if len(quarantined) > 1 else ""
+    return CorruptStateError(
+        f"{quarantined[0]}{more}; --strict-restore refuses to start. Without it the entry is "
+        "quarantined (skipped, the customer starts fresh); a later valid value or a tombstone for the "
+        "key repairs it"
+    )
