@@ -44,6 +44,7 @@ RESTORE_BUCKETS = (0.01, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 COMMIT_RESULTS = ("committed", "failed")
 TRANSACTION_RESULTS = ("committed", "aborted", "failed")
 RELOAD_RESULTS = ("loaded", "refused")
+REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid")  # consumer.model_source.refusal_reason
 
 
 class ScorerMetrics:
@@ -115,6 +116,12 @@ class ScorerMetrics:
         self.model_reloads = Counter(
             "segmenter_model_reloads", "Model hot reloads, by result.", ["result"], registry=r
         )
+        self.model_refusals = Counter(
+            "segmenter_model_refusals",
+            "Model artifacts refused at hot reload, by reason (signature, integrity, schema, invalid).",
+            ["reason"],
+            registry=r,
+        )
         self._series: dict[int, set[str]] = {}
         self._init_drift(r)
         self._prime()
@@ -159,6 +166,8 @@ class ScorerMetrics:
             self.transactions.labels(result=result)
         for result in RELOAD_RESULTS:
             self.model_reloads.labels(result=result)
+        for reason in REFUSAL_REASONS:
+            self.model_refusals.labels(reason=reason)
         for gauge in (self.drift_psi, self.drift_js, self.drift_linf):
             gauge.set(math.nan)
 
@@ -224,8 +233,12 @@ class ScorerMetrics:
     def set_model(self, model_id: str, k: int, algorithm: str) -> None:
         self.model_info.info({"model_id": str(model_id), "k": str(k), "algorithm": str(algorithm)})
 
-    def record_model_reload(self, result: str) -> None:
+    def record_model_reload(self, result: str, detail: str | None = None) -> None:
+        """Count a reload; for ``refused``, ``detail`` is the reason (one of ``REFUSAL_REASONS``)."""
         self.model_reloads.labels(result=_checked(result, RELOAD_RESULTS)).inc()
+        if result == "refused":
+            reason = detail if detail in REFUSAL_REASONS else "invalid"
+            self.model_refusals.labels(reason=reason).inc()
 
     def set_drift(self, report: Any) -> None:
         """Publish a ``model.monitor.DriftReport`` (duck-typed: the same attribute names)."""

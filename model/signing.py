@@ -44,6 +44,7 @@ __all__ = [
     "KEY_FILE_ENV",
     "MIN_KEY_BYTES",
     "SIGNATURE_FILE",
+    "UNVERIFIED_WARNING",
     "ModelKey",
     "decode_signature_file",
     "encode_signature_file",
@@ -58,6 +59,10 @@ DOMAIN = b"segmenter-artifact-v1\x00"
 KEY_ENV = "SEGMENTER_MODEL_KEY"
 KEY_FILE_ENV = "SEGMENTER_MODEL_KEY_FILE"
 MIN_KEY_BYTES = 16
+UNVERIFIED_WARNING = (
+    "model artifacts are loaded unverified: loading a model executes code; set SEGMENTER_MODEL_KEY "
+    "(or --model-key-file) to the key `segmenter train` signed them with to verify them before loading"
+)
 
 
 class ModelKey:
