@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import threading
 
@@ -52,15 +53,24 @@ def run(args: argparse.Namespace) -> int:
             return OnlineKMeans(base, learning_rate=args.river_learning_rate)
 
     from consumer.metrics import ScorerMetrics
-    from model.errors import ArtifactError
+    from model.errors import ArtifactError, ConfigError
+    from model.signing import UNVERIFIED_WARNING, resolve_model_key
 
+    try:
+        key = resolve_model_key(args.model_key_file, os.environ)
+    except ConfigError as error:
+        log.error("cannot start the scorer: %s", error)
+        return 2
+    if key is None:
+        log.warning("%s", UNVERIFIED_WARNING)
     metrics = ScorerMetrics()
     try:
         model = ModelSource(
             args.model_dir,
             expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(),
             wrap=wrap,
-            on_reload=lambda result, _detail: metrics.record_model_reload(result),
+            on_reload=metrics.record_model_reload,
+            model_key=key,
         )
     except ArtifactError as error:  # nothing to serve: say why (the message names the file) and stop
         log.error("cannot start the scorer: %s", error)

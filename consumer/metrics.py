@@ -47,6 +47,7 @@ RELOAD_RESULTS = ("loaded", "refused")
 # Why an event was dropped as already applied: one word per check (adding a kind is one line here).
 # offset: at or below the last offset the customer's state applied; event_id: among its recent event ids
 DUPLICATE_KINDS = ("offset", "event_id")
+REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid")  # consumer.model_source.refusal_reason
 
 
 class ScorerMetrics:
@@ -137,6 +138,12 @@ class ScorerMetrics:
         self.model_reloads = Counter(
             "segmenter_model_reloads", "Model hot reloads, by result.", ["result"], registry=r
         )
+        self.model_refusals = Counter(
+            "segmenter_model_refusals",
+            "Model artifacts refused at hot reload, by reason (signature, integrity, schema, invalid).",
+            ["reason"],
+            registry=r,
+        )
         self._series: dict[int, set[str]] = {}
         self._init_drift(r)
         self._prime()
@@ -183,6 +190,8 @@ class ScorerMetrics:
             self.model_reloads.labels(result=result)
         for kind in DUPLICATE_KINDS:
             self.events_duplicate.labels(kind=kind)
+        for reason in REFUSAL_REASONS:
+            self.model_refusals.labels(reason=reason)
         for gauge in (self.drift_psi, self.drift_js, self.drift_linf):
             gauge.set(math.nan)
 
@@ -260,8 +269,12 @@ class ScorerMetrics:
     def set_model(self, model_id: str, k: int, algorithm: str) -> None:
         self.model_info.info({"model_id": str(model_id), "k": str(k), "algorithm": str(algorithm)})
 
-    def record_model_reload(self, result: str) -> None:
+    def record_model_reload(self, result: str, detail: str | None = None) -> None:
+        """Count a reload; for ``refused``, ``detail`` is the reason (one of ``REFUSAL_REASONS``)."""
         self.model_reloads.labels(result=_checked(result, RELOAD_RESULTS)).inc()
+        if result == "refused":
+            reason = detail if detail in REFUSAL_REASONS else "invalid"
+            self.model_refusals.labels(reason=reason).inc()
 
     def set_drift(self, report: Any) -> None:
         """Publish a ``model.monitor.DriftReport`` (duck-typed: the same attribute names)."""

@@ -1,34 +1,54 @@
 """The model the scorer uses now, and hot reload from its model directory between batches.
 
-Training writes ``model.joblib`` then ``manifest.json`` into the directory. Between batches the scorer
+Training writes ``model.joblib``, ``model.sig`` (when it signs) and ``manifest.json`` into the
+directory. Between batches the scorer
 looks (at most every ``check_interval_s``) whether those files changed. A change is loaded only once
 the files have looked the same on two checks in a row: a check that falls between the two writes (new
 model, old manifest) or inside a copy that is still running would otherwise refuse an artifact that
 is only half there. A settled artifact is loaded and verified; a broken or incompatible one is refused
 with a logged reason and the model in hand keeps serving; the same broken files are not retried until
 they change again.
+
+With a ``model_key``, every load (at start and at each reload) checks the artifact's signature before
+unpickling: an unsigned or wrongly signed artifact is refused like a broken one, with the reason
+``signature`` reported to ``on_reload`` (the scorer counts it in ``segmenter_model_refusals_total``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from model.artifact import load_artifact
-from model.errors import ArtifactError
+from model.artifact import MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE, load_artifact
+from model.errors import ArtifactError, ArtifactIntegrityError, ArtifactSignatureError, SchemaMismatchError
+from model.signing import ModelKey
 
 log = logging.getLogger(__name__)
 
-ReloadListener = Callable[[str, str], None]  # (result: "loaded" | "refused", model id or reason)
+# (result: "loaded" | "refused", model id when loaded, else a refusal reason from REFUSAL_REASONS)
+ReloadListener = Callable[[str, str], None]
+REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid")
+
+
+def refusal_reason(error: BaseException) -> str:
+    """A short, bounded label for why an artifact was refused (metrics label values)."""
+    if isinstance(error, ArtifactSignatureError):
+        return "signature"
+    if isinstance(error, ArtifactIntegrityError):
+        return "integrity"
+    if isinstance(error, SchemaMismatchError):
+        return "schema"
+    return "invalid"
 
 
 def _fingerprint(directory: Path) -> tuple:
     """Size and modification time of the artifact files: cheap to read every few seconds."""
     out = []
-    for name in ("manifest.json", "model.joblib"):
+    for name in (MANIFEST_FILE, MODEL_FILE, SIGNATURE_FILE):
         try:
             st = os.stat(directory / name)
             out.append((name, st.st_size, st.st_mtime_ns))
@@ -50,9 +70,10 @@ class ModelSource:
         check_interval_s: float = 5.0,
         on_reload: ReloadListener | None = None,
         clock: Callable[[], float] = time.monotonic,
+        model_key: ModelKey | None = None,
     ) -> None:
         self.directory = Path(directory)
-        self._loader = loader
+        self._loader = loader if model_key is None else functools.partial(loader, key=model_key)
         self._wrap = wrap or (lambda model: model)  # e.g. an online river model around the artifact
         self._interval = check_interval_s
         self._on_reload = on_reload or (lambda result, detail: None)
@@ -61,7 +82,7 @@ class ModelSource:
         self._changed_to: tuple | None = None  # files seen changed once, loaded if the next check agrees
         self._expected_schema = expected_schema_hash
         # At start a broken artifact is fatal: there is nothing else to serve.
-        self._model = self._wrap(loader(self.directory, expected_schema_hash=expected_schema_hash))
+        self._model = self._wrap(self._loader(self.directory, expected_schema_hash=expected_schema_hash))
         self._next_check = clock() + check_interval_s
         self._on_reload("loaded", self._model.model_id)
 
@@ -85,8 +106,9 @@ class ModelSource:
         try:
             candidate = self._wrap(self._loader(self.directory, expected_schema_hash=self._expected_schema))
         except (ArtifactError, OSError, ValueError) as error:
-            log.error("model reload refused, still serving %s: %s", self._model.model_id, error)
-            self._on_reload("refused", type(error).__name__)
+            reason = refusal_reason(error)
+            log.error("model reload refused (%s), still serving %s: %s", reason, self._model.model_id, error)
+            self._on_reload("refused", reason)
             return False
         if candidate.model_id == self._model.model_id:
             return False

@@ -25,6 +25,13 @@ class Setting:
     type: type = str
 
 
+# The key that signs artifacts; SEGMENTER_MODEL_KEY (the key itself) is read when no file is given.
+MODEL_KEY_FILE = Setting(
+    "--model-key-file",
+    "SEGMENTER_MODEL_KEY_FILE",
+    None,
+    "file holding the model signing key; artifacts must be signed with it (or set SEGMENTER_MODEL_KEY)",
+)
 CONNECTION = (
     Setting("--bootstrap-servers", "SEGMENTER_BOOTSTRAP_SERVERS", "127.0.0.1:19092", "Kafka host:port list"),
     Setting("--client", "SEGMENTER_CLIENT", "kafka-python", "kafka-python | confluent"),
@@ -56,6 +63,7 @@ SCORER = (
         "--instance-id", "SEGMENTER_INSTANCE_ID", "scorer-0", "stable per instance: names its transactions"
     ),
     Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory (hot-reloaded)"),
+    MODEL_KEY_FILE,
     Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int),
     Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),

@@ -17,6 +17,7 @@ import sys
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "fit a model on events or a customer table; write artifact and report"),
+    "sign": ("training.sign", "sign an existing model artifact with the model key (writes model.sig)"),
     "consume": ("consumer.cli", "run the streaming scorer (Kafka, or files with --source/--sink)"),
     "replay": ("consumer.replay", "produce a dataset (CDNOW, synthetic, a JSONL file) as events to Kafka"),
     "serve": ("deploy.web.serve", "serve the web form and JSON API under gunicorn"),

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="replay rate in events/s (0 = flat out)")
 
 
-def _ensure_model(model_dir: Path) -> None:
+def _ensure_model(model_dir: Path, key) -> None:
     if (model_dir / "manifest.json").exists():
         log.info("using the model in %s", model_dir)
         return
@@ -41,7 +41,7 @@ def _ensure_model(model_dir: Path) -> None:
     from training.train import train
 
     log.info("no model in %s: training on CDNOW first", model_dir)
-    train(load_cdnow(), model_dir)
+    train(load_cdnow(), model_dir, signing_key=key)
 
 
 def _ensure_broker() -> tuple[str, bool]:
@@ -83,9 +83,13 @@ def run(args: argparse.Namespace) -> int:
     from consumer.replay import dataset_records, replay, with_invalid
     from consumer.runner import RunnerSettings, ScorerRunner
     from model.features import EVENT_FEATURE_SPEC
+    from model.signing import UNVERIFIED_WARNING, resolve_model_key
 
+    key = resolve_model_key(None, os.environ)  # SEGMENTER_MODEL_KEY(_FILE): sign, then verify
+    if key is None:
+        log.warning("%s", UNVERIFIED_WARNING)
     model_dir = Path(args.model_dir)
-    _ensure_model(model_dir)
+    _ensure_model(model_dir, key)
     bootstrap, started_broker = _ensure_broker()
     run_id = time.strftime("%Y%m%d%H%M%S")
     topics = Topics(*(f"{name}-demo{run_id}" for name in vars(Topics()).values()))
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             records = with_invalid(dataset_records("cdnow"), args.invalid_every)
             sent = replay(producer, topics.input, records, rate=args.rate)
         seconds_replay = time.monotonic() - started
-        model = ModelSource(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+        model = ModelSource(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), model_key=key)
         metrics, readiness = ScorerMetrics(), Readiness()
         settings = RunnerSettings(
             group_id=f"segmenter-demo{run_id}",

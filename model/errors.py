@@ -6,6 +6,8 @@
      ├── InvalidEvent(field, problem, value)   one bad event: goes to the dead-letter topic, never crashes
      ├── ArtifactError                         base for every artifact problem
      │    ├── ArtifactIntegrityError           file sha256 != manifest sha256: tampered or truncated
+     │    ├── ArtifactSignatureError           a key is configured and the artifact is unsigned or
+     │    │                                    its HMAC does not match: refused before unpickling
      │    └── SchemaMismatchError              feature schema hash / names differ from what the caller expects
      └── ConfigError                           bad settings
 
@@ -37,6 +39,7 @@ from typing import Any
 __all__ = [
     "ArtifactError",
     "ArtifactIntegrityError",
+    "ArtifactSignatureError",
     "ConfigError",
     "InvalidEvent",
     "SchemaMismatchError",
@@ -113,6 +116,10 @@ class ArtifactError(SegmenterError):
 
 class ArtifactIntegrityError(ArtifactError):
     """The model file's sha256 differs from the manifest: tampered with or truncated."""
+
+
+class ArtifactSignatureError(ArtifactError):
+    """A model key is configured and the artifact is unsigned or its signature does not match."""
 
 
 class SchemaMismatchError(ArtifactError):

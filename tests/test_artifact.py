@@ -1,14 +1,32 @@
 """The artifact: what is saved loads back identical; tampered or mismatched artifacts are refused."""
 
+import argparse
+import hashlib
 import json
+import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from model.artifact import MANIFEST_FILE, MODEL_FILE, load_artifact, read_manifest, save_artifact
-from model.errors import ArtifactError, ArtifactIntegrityError, SchemaMismatchError
+from model.artifact import (
+    MANIFEST_FILE,
+    MODEL_FILE,
+    SIGNATURE_FILE,
+    load_artifact,
+    read_manifest,
+    save_artifact,
+    sign_artifact,
+)
+from model.errors import (
+    ArtifactError,
+    ArtifactIntegrityError,
+    ArtifactSignatureError,
+    ConfigError,
+    SchemaMismatchError,
+)
 from model.pipeline import build_pipeline, to_frame
+from model.signing import KEY_ENV, KEY_FILE_ENV, ModelKey, resolve_model_key
 from model.spec import FeatureSpec
 
 SPEC = FeatureSpec("id", numeric=("spend", "recency_days"), categorical=("plan",), heavy_tailed=("spend",))
@@ -136,3 +154,146 @@ def test_save_refuses_to_overwrite_its_own_fields(tmp_path):
     pipeline = build_pipeline(SPEC, k=2).fit(to_frame(customers(), SPEC))
     with pytest.raises(ValueError, match="model_sha256"):
         save_artifact(tmp_path, pipeline, SPEC, model_sha256="forged")
+
+
+# --- signing: HMAC over manifest and model, checked before anything is unpickled ---------------------
+
+KEY = ModelKey(b"test-model-key-0123456789abcdef")
+OTHER_KEY = ModelKey(b"another-model-key-0123456789abc")
+
+
+class _WritesMarker:
+    """A pickle that creates a file when it is unpickled: what a replaced model file can do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def plant_malicious_model(directory, marker):
+    """Replace model.joblib with a code-running pickle and fix model_sha256 to match, as an attacker would."""
+    data = pickle.dumps(_WritesMarker(marker))
+    (directory / MODEL_FILE).write_bytes(data)
+    rewrite_manifest(directory, lambda m: m.update(model_sha256=hashlib.sha256(data).hexdigest()))
+
+
+@pytest.fixture
+def signed(tmp_path):
+    pipeline = build_pipeline(SPEC, k=3, seed=0).fit(to_frame(customers(), SPEC))
+    save_artifact(tmp_path, pipeline, SPEC, signing_key=KEY, algorithm="kmeans", k=3)
+    return tmp_path
+
+
+def test_a_signed_artifact_loads_with_its_key_and_without_one(signed):
+    assert (signed / SIGNATURE_FILE).is_file()
+    assert load_artifact(signed, key=KEY).k == 3
+    assert load_artifact(signed).k == 3, "with no key configured model.sig is not consulted"
+
+
+def test_a_signed_artifact_is_refused_under_another_key(signed):
+    with pytest.raises(ArtifactSignatureError, match="another key"):
+        load_artifact(signed, key=OTHER_KEY)
+
+
+def test_an_unsigned_artifact_is_refused_when_a_key_is_configured(saved):
+    directory, *_ = saved
+    assert not (directory / SIGNATURE_FILE).exists()
+    with pytest.raises(ArtifactSignatureError, match="unsigned") as caught:
+        load_artifact(directory, key=KEY)
+    assert "segmenter sign" in str(caught.value)
+
+
+def test_an_edited_manifest_is_refused_even_if_it_stays_consistent(signed):
+    rewrite_manifest(signed, lambda m: m.update(segment_names=["x", "y", "z"]))
+    with pytest.raises(ArtifactSignatureError, match="does not match"):
+        load_artifact(signed, key=KEY)
+
+
+def test_tampered_model_bytes_with_a_recomputed_sha256_are_refused(signed):
+    path = signed / MODEL_FILE
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    rewrite_manifest(signed, lambda m: m.update(model_sha256=hashlib.sha256(bytes(data)).hexdigest()))
+    with pytest.raises(ArtifactSignatureError):
+        load_artifact(signed, key=KEY)
+
+
+def test_a_malformed_signature_file_is_refused(signed):
+    (signed / SIGNATURE_FILE).write_text("garbage")
+    with pytest.raises(ArtifactSignatureError, match="malformed"):
+        load_artifact(signed, key=KEY)
+
+
+def test_the_malicious_pickle_runs_without_a_key_and_never_with_one(signed, tmp_path_factory):
+    marker = tmp_path_factory.mktemp("marker") / "pwned"
+    plant_malicious_model(signed, marker)
+    with pytest.raises(ArtifactSignatureError):
+        load_artifact(signed, key=KEY)
+    assert not marker.exists(), "the pickle was executed although the signature did not match"
+
+    # The control: without a key the sha256 matches, so the pickle runs (why signing is needed).
+    with pytest.raises(SchemaMismatchError):
+        load_artifact(signed)
+    assert marker.exists()
+
+
+def test_sign_artifact_signs_an_existing_artifact_without_unpickling_it(saved, tmp_path_factory):
+    directory, *_ = saved
+    sign_artifact(directory, KEY)
+    assert load_artifact(directory, key=KEY).k == 3
+
+    marker = tmp_path_factory.mktemp("marker") / "pwned"
+    plant_malicious_model(directory, marker)
+    sign_artifact(directory, KEY)  # an operator vouching for a bad file: signing itself runs nothing
+    assert not marker.exists()
+
+
+def test_sign_artifact_refuses_a_model_that_does_not_match_its_manifest(saved):
+    directory, *_ = saved
+    (directory / MODEL_FILE).write_bytes(b"not the model")
+    with pytest.raises(ArtifactIntegrityError):
+        sign_artifact(directory, KEY)
+    assert not (directory / SIGNATURE_FILE).exists()
+
+
+def test_saving_unsigned_removes_a_stale_signature(signed):
+    pipeline = build_pipeline(SPEC, k=2, seed=0).fit(to_frame(customers(), SPEC))
+    save_artifact(signed, pipeline, SPEC)
+    assert not (signed / SIGNATURE_FILE).exists()
+
+
+def test_the_key_never_shows_and_is_never_pickled():
+    secret = b"very-secret-model-key-material"
+    key = ModelKey(secret)
+    assert secret.decode() not in f"{key} {key!r} {[key]} {vars(argparse.Namespace(k=key))}"
+    with pytest.raises(TypeError):
+        pickle.dumps(key)
+
+
+def test_resolve_model_key_from_file_or_environment(tmp_path):
+    assert resolve_model_key(None, {}) is None
+    path = tmp_path / "key"
+    path.write_text("file-key-0123456789abcdef\n")
+    from_file = resolve_model_key(path, {KEY_ENV: "env-key-0123456789abcdef"})
+    assert from_file.mac(b"m") == ModelKey(b"file-key-0123456789abcdef").mac(b"m"), "the file wins"
+    from_env = resolve_model_key(None, {KEY_ENV: "env-key-0123456789abcdef"})
+    assert from_env.mac(b"m") == ModelKey(b"env-key-0123456789abcdef").mac(b"m")
+    assert resolve_model_key(None, {KEY_FILE_ENV: str(path)}).mac(b"m") == from_file.mac(b"m")
+
+
+@pytest.mark.parametrize(
+    ("key_file", "environ", "message"),
+    [
+        ("missing", {}, "cannot read the model key file"),
+        ("empty", {}, "is empty"),
+        (None, {KEY_ENV: " "}, "set but empty"),
+        (None, {KEY_ENV: "short"}, "at least 16"),
+    ],
+)
+def test_a_bad_key_is_a_config_error_never_no_key(tmp_path, key_file, environ, message):
+    (tmp_path / "empty").write_text("\n")
+    with pytest.raises(ConfigError, match=message):
+        resolve_model_key(tmp_path / key_file if key_file else None, environ)

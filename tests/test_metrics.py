@@ -31,6 +31,7 @@ REQUIRED = {
     "segmenter_state_restore_records_total",
     "segmenter_model_info",
     "segmenter_model_reloads_total",
+    "segmenter_model_refusals_total",
     "segmenter_drift_segment_psi",
     "segmenter_drift_segment_js_distance",
     "segmenter_drift_segment_linf",

@@ -7,6 +7,9 @@ Examples::
     segmenter train --table training/examples/customers.csv \\
         --spec training/examples/customers.spec.json --out models/table
 
+With a key in ``SEGMENTER_MODEL_KEY`` (or a file named by ``--model-key-file``) the artifact is signed
+(``model.sig``), and scorers and the web app configured with the same key load only signed artifacts.
+
 Exit codes: 0 trained and validated; 1 trained, but a held-out segment fell below ``--min-share``
 (the artifact is written; look at the report before deploying it); 2 bad input.
 """
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import TextIO
 
 from model.errors import SegmenterError
@@ -49,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--holdout-share", type=float, default=0.1, help="share of customers held out for JSONL/table input"
     )
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument(
+        "--model-key-file",
+        default=os.environ.get("SEGMENTER_MODEL_KEY_FILE"),
+        metavar="PATH",
+        help="file holding the key that signs the artifact [env SEGMENTER_MODEL_KEY_FILE; "
+        "or the key itself in SEGMENTER_MODEL_KEY]",
+    )
 
 
 def _options(args: argparse.Namespace):
@@ -105,16 +117,29 @@ def format_summary(summary: dict) -> str:
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     """Train; print the summary table; 0 ok, 1 held-out check failed, 2 bad input."""
+    from model.signing import resolve_model_key
     from training.train import train
 
     stdout = stdout or sys.stdout
     try:
+        key = resolve_model_key(getattr(args, "model_key_file", None), os.environ)
+    except SegmenterError as exc:
+        logger.error("training refused: %s", exc)
+        return 2
+    if key is None:
+        logger.warning(
+            "no model key (SEGMENTER_MODEL_KEY or --model-key-file): the artifact is not signed, "
+            "and scorers that verify signatures will refuse it"
+        )
+    try:
         options = _options(args)
         data = _load(args)
-        summary = train(data, args.out, options)
+        summary = train(data, args.out, options, signing_key=key)
     except (ValueError, OSError, SegmenterError) as exc:
         logger.error("training failed: %s", exc)
         return 2
+    if key is not None:
+        logger.info("artifact signed: %s", Path(args.out) / "model.sig")
     stdout.write(format_summary(summary))
     if summary["holdout"] and not summary["holdout"]["ok"]:
         logger.error(

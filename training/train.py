@@ -29,6 +29,7 @@ from model.artifact import save_artifact
 from model.drift import categorical_baseline, numeric_baseline
 from model.pipeline import build_clusterer, build_preprocessor, to_frame, usable_spec
 from model.scoring import SegmentModel
+from model.signing import ModelKey
 from training import selection
 from training.plots import projection
 from training.profiles import segment_profiles
@@ -140,8 +141,17 @@ def _diagnostics(points: np.ndarray, k: int, options: TrainOptions, steps: _Step
     return comparison, stability
 
 
-def train(data: TrainingData, out: str | Path, options: TrainOptions = TrainOptions()) -> dict:
-    """Fit, validate and save a model from ``data`` into ``out``; return the run's summary."""
+def train(
+    data: TrainingData,
+    out: str | Path,
+    options: TrainOptions = TrainOptions(),
+    *,
+    signing_key: ModelKey | None = None,
+) -> dict:
+    """Fit, validate and save a model from ``data`` into ``out``; return the run's summary.
+
+    With ``signing_key`` the artifact is signed (``model.sig``), so scorers holding the key load it.
+    """
     out, steps = Path(out), _Steps()
     held = data.frame.index.isin(list(data.holdout_ids))
     spec, dropped = usable_spec(data.spec, data.frame[~held])
@@ -161,7 +171,7 @@ def train(data: TrainingData, out: str | Path, options: TrainOptions = TrainOpti
     proj = projection(fitted.points, fitted.labels, options.seed)
     with steps.step("save"):
         manifest = save_artifact(
-            out, fitted.pipeline, spec,
+            out, fitted.pipeline, spec, signing_key=signing_key,
             algorithm=options.algorithm, k=k, seed=options.seed, segment_names=names, profiles=profiles,
             metrics=fitted.metrics, segment_distribution=_shares(fitted.labels, k),
             feature_baselines=_baselines(raw, spec), source_spec=data.spec.to_dict(),

@@ -29,6 +29,7 @@ from deploy.web.errors import error_response
 from deploy.web.forms import build_form_class
 from deploy.web.metrics import WebMetrics
 from deploy.web.service import SegmentService
+from model.signing import ModelKey, resolve_model_key
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,12 @@ def create_app(
     *,
     config: Mapping[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
+    model_key: ModelKey | None = None,
 ) -> Flask:
-    """The web app over ``model_dir``; ``config`` overrides Flask settings (tests turn CSRF off there)."""
+    """The web app over ``model_dir``; ``config`` overrides Flask settings (tests turn CSRF off there).
+
+    With ``model_key`` the artifact is loaded only if its signature matches (checked before unpickling).
+    """
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=os.environ.get("SEGMENTER_WEB_SECRET_KEY") or secrets.token_hex(32),
@@ -58,7 +63,7 @@ def create_app(
     )
     app.json.sort_keys = False  # keep results in the documented field order
     app.config.update(config or {})
-    service = SegmentService.from_directory(model_dir)
+    service = SegmentService.from_directory(model_dir, model_key)
     metrics = WebMetrics(registry)
     model = service.model
     metrics.model_info.labels(model.model_id, str(model.k), model.algorithm).set(1)
@@ -78,12 +83,17 @@ def create_app(
 
 
 def from_environment() -> Flask:
-    """The app for gunicorn workers: model directory from ``SEGMENTER_MODEL_DIR``."""
+    """The app for gunicorn workers: model directory from ``SEGMENTER_MODEL_DIR``.
+
+    The signing key comes from ``SEGMENTER_MODEL_KEY_FILE`` or ``SEGMENTER_MODEL_KEY`` (``segmenter
+    serve`` passes ``--model-key-file`` on as the former), so every worker verifies before unpickling.
+    """
     logging.basicConfig(
         level=os.environ.get("SEGMENTER_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
     )
-    return create_app(os.environ.get("SEGMENTER_MODEL_DIR", "artifacts/cdnow"))
+    key = resolve_model_key(None, os.environ)
+    return create_app(os.environ.get("SEGMENTER_MODEL_DIR", "artifacts/cdnow"), model_key=key)
 
 
 def _register_blueprints(app: Flask, csrf: CSRFProtect) -> None:

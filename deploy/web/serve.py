@@ -9,6 +9,10 @@ Examples::
     segmenter serve --model-dir artifacts/cdnow
     SEGMENTER_WEB_BIND=0.0.0.0:8000 SEGMENTER_WEB_WORKERS=4 segmenter serve
 
+With a model key (``SEGMENTER_MODEL_KEY``, or ``--model-key-file``), the artifact's signature is
+checked before anything is unpickled, here and in every worker; an unsigned or wrongly signed artifact
+is exit 2. Without one, a warning says that artifacts are trusted unverified.
+
 The session secret (CSRF tokens) is read from ``SEGMENTER_WEB_SECRET_KEY`` or made once per run and
 shared by all workers; it is never a flag, so it does not show in ``ps``.
 """
@@ -23,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from consumer.settings import Setting, add_settings
+from consumer.settings import MODEL_KEY_FILE, Setting, add_settings
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,7 @@ __all__ = ["WEB", "add_arguments", "gunicorn_command", "run", "server_environmen
 
 WEB = (
     Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory to serve"),
+    MODEL_KEY_FILE,
     Setting("--bind", "SEGMENTER_WEB_BIND", "127.0.0.1:8000", "host:port to listen on"),
     Setting("--workers", "SEGMENTER_WEB_WORKERS", 2, "gunicorn worker processes", int),
     Setting("--timeout", "SEGMENTER_WEB_TIMEOUT", 30, "seconds before a silent worker is restarted", int),
@@ -60,6 +65,8 @@ def server_environment(args: argparse.Namespace, base: dict[str, str] | None = N
         "SEGMENTER_WEB_ACCESS_LOG": args.access_log,
         "SEGMENTER_LOG_LEVEL": getattr(args, "log_level", "INFO"),
     }
+    if getattr(args, "model_key_file", None):  # the workers read the key from the same file
+        env["SEGMENTER_MODEL_KEY_FILE"] = str(Path(args.model_key_file).resolve())
     if not env.get("SEGMENTER_WEB_SECRET_KEY"):
         env["SEGMENTER_WEB_SECRET_KEY"] = secrets.token_hex(32)
     if args.metrics_dir:
@@ -80,6 +87,7 @@ def _check(args: argparse.Namespace) -> str | None:
     from model.artifact import load_artifact
     from model.errors import SegmenterError
     from model.features import EVENT_FEATURE_SPEC
+    from model.signing import UNVERIFIED_WARNING, resolve_model_key
 
     if args.workers < 1 or args.timeout < 1:
         return f"--workers ({args.workers}) and --timeout ({args.timeout}) must be >= 1"
@@ -87,7 +95,13 @@ def _check(args: argparse.Namespace) -> str | None:
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         return f"--bind must be HOST:PORT, got {args.bind!r}"
     try:
-        model = load_artifact(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+        key = resolve_model_key(getattr(args, "model_key_file", None), os.environ)
+    except SegmenterError as exc:
+        return f"cannot serve {args.model_dir}: {exc}"
+    if key is None:
+        log.warning("%s", UNVERIFIED_WARNING)
+    try:
+        model = load_artifact(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), key=key)
     except (SegmenterError, OSError) as exc:
         return f"cannot serve {args.model_dir}: {exc}"
     log.info("serving model %s (k=%d) on http://%s with %d workers", model.model_id, model.k, args.bind,

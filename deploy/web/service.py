@@ -20,6 +20,7 @@ from deploy.web.fields import CustomerField, FieldError, customer_fields, valida
 from model.artifact import load_artifact
 from model.features import EVENT_FEATURE_SPEC
 from model.scoring import Assignment, SegmentModel
+from model.signing import ModelKey
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,14 @@ class SegmentService:
             raise ValueError(f"model uses features {sorted(stray)} that the event feature spec lacks")
 
     @classmethod
-    def from_directory(cls, model_dir: str | os.PathLike) -> SegmentService:
-        """Load and verify the artifact (and the training projection, when training wrote one)."""
-        model = load_artifact(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
+    def from_directory(
+        cls, model_dir: str | os.PathLike, model_key: ModelKey | None = None
+    ) -> SegmentService:
+        """Load and verify the artifact (and the training projection, when training wrote one).
+
+        With ``model_key`` the artifact's signature is checked before it is unpickled.
+        """
+        model = load_artifact(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), key=model_key)
         return cls(model, _read_projection(Path(model_dir) / PROJECTION_FILE))
 
     def validate(self, data: Any, prefix: str = "") -> tuple[dict[str, Any], list[FieldError]]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import pickle
 import shutil
 
 import pytest
 
+from consumer.metrics import ScorerMetrics
 from consumer.model_source import ModelSource
-from model.errors import ArtifactError, ArtifactIntegrityError
+from model.artifact import sign_artifact
+from model.errors import ArtifactError, ArtifactIntegrityError, ArtifactSignatureError
 from model.features import EVENT_FEATURE_SPEC
+from model.signing import ModelKey
 from model.synthetic import synthetic_events
 from training.sources import from_events
 from training.train import TrainOptions, train
@@ -82,7 +88,7 @@ def test_a_tampered_artifact_is_refused_and_the_old_model_keeps_serving(live_dir
     assert not source.maybe_reload()
     assert not source.maybe_reload()
     assert source() is serving
-    assert events[-1] == ("refused", "ArtifactIntegrityError")
+    assert events[-1] == ("refused", "integrity")
     assert not source.maybe_reload(), "the same broken files are not retried"
 
 
@@ -93,3 +99,93 @@ def test_a_broken_artifact_at_start_is_a_clear_error(live_dir):
     shutil.rmtree(live_dir)
     with pytest.raises(ArtifactError, match="train a model first"):
         ModelSource(live_dir, expected_schema_hash=SCHEMA)
+
+
+KEY = ModelKey(b"scorer-test-model-key-0123456789")
+
+
+class _WritesMarker:
+    """Unpickling this creates a file: the stand-in for a replaced model file that runs code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _drop_in_malicious_model(directory, marker) -> None:
+    """An attacker's swap: a code-running pickle as model.joblib and the manifest's sha256 updated."""
+    data = pickle.dumps(_WritesMarker(marker))
+    (directory / "model.joblib").write_bytes(data)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    manifest["model_sha256"] = hashlib.sha256(data).hexdigest()
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _signed_source(directory, metrics, key=KEY):
+    return ModelSource(
+        directory,
+        expected_schema_hash=SCHEMA,
+        check_interval_s=0,
+        on_reload=metrics.record_model_reload,
+        model_key=key,
+    )
+
+
+def test_a_malicious_artifact_is_refused_at_reload_unexecuted_when_a_key_is_set(live_dir, tmp_path):
+    sign_artifact(live_dir, KEY)
+    metrics = ScorerMetrics()
+    source = _signed_source(live_dir, metrics)
+    serving = source()
+    marker = tmp_path / "pwned"
+
+    _drop_in_malicious_model(live_dir, marker)
+    assert not source.maybe_reload(), "first look at the changed files"
+    assert not source.maybe_reload(), "settled, verified, refused"
+    assert source() is serving, "the old model keeps serving"
+    assert not marker.exists(), "the pickle must never be unpickled"
+    sample = metrics.registry.get_sample_value
+    assert sample("segmenter_model_refusals_total", {"reason": "signature"}) == 1
+    assert sample("segmenter_model_reloads_total", {"result": "refused"}) == 1
+    assert sample("segmenter_model_reloads_total", {"result": "loaded"}) == 1, "only the start"
+
+
+def test_a_signed_new_artifact_is_loaded_and_an_unsigned_one_refused(live_dir, tmp_path):
+    sign_artifact(live_dir, KEY)
+    metrics = ScorerMetrics()
+    source = _signed_source(live_dir, metrics)
+    first_id = source().model_id
+    newer = tmp_path / "newer"
+    train(
+        from_events(synthetic_events(800, seed=3), "synthetic:800"),
+        newer,
+        TrainOptions(k_max=4, report=False),
+    )
+
+    for name in ("model.joblib", "manifest.json"):  # unsigned: model.sig still signs the old files
+        shutil.copy(newer / name, live_dir / name)
+    source.maybe_reload()
+    source.maybe_reload()
+    assert source().model_id == first_id
+    assert metrics.registry.get_sample_value("segmenter_model_refusals_total", {"reason": "signature"}) == 1
+
+    train(
+        from_events(synthetic_events(800, seed=3), "synthetic:800"),
+        newer,
+        TrainOptions(k_max=4, report=False),
+        signing_key=KEY,
+    )
+    for name in ("model.joblib", "model.sig", "manifest.json"):
+        shutil.copy(newer / name, live_dir / name)
+    assert not source.maybe_reload()
+    assert source.maybe_reload()
+    assert source().model_id != first_id
+
+
+def test_an_unsigned_artifact_at_start_is_refused_when_a_key_is_set(live_dir, tmp_path):
+    marker = tmp_path / "pwned"
+    _drop_in_malicious_model(live_dir, marker)
+    with pytest.raises(ArtifactSignatureError, match="unsigned"):
+        _signed_source(live_dir, ScorerMetrics())
+    assert not marker.exists()
