@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -110,6 +112,44 @@ def test_serve_runs_gunicorn_and_metrics_sum_over_workers(server):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert "Shutting down: Master" in log.read_text()
+
+
+def _post_reading_while_sending(url: str, head: str, chunks: list[bytes]) -> bytes:
+    """Send a request from a thread while reading the answer, as curl does: a server may answer a body
+    it refuses before the client has sent it all, and then stops reading it."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=30)
+
+    def send() -> None:
+        with contextlib.suppress(OSError):  # the server stops reading once it has answered
+            sock.sendall(head.encode())
+            for chunk in chunks:
+                sock.sendall(chunk)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    answer = b""
+    with contextlib.suppress(ConnectionResetError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    sock.close()
+    sender.join(timeout=30)
+    return answer
+
+
+def test_a_chunked_body_over_the_limit_is_413_through_gunicorn(server):
+    """Issue 10.10d: a chunked 10 MB body got 400 "Unterminated string"; a sized one gets 413."""
+    url = server[0]
+    body = json.dumps({"customers": [LOYAL] * 65_000}).encode()
+    assert len(body) > 10_000_000
+    pieces = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    head = "POST /api/v1/score HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nConnection: close\r\n"
+    sized = _post_reading_while_sending(url, head + f"Content-Length: {len(body)}\r\n\r\n", pieces)
+    chunks = [b"%x\r\n%s\r\n" % (len(p), p) for p in pieces] + [b"0\r\n\r\n"]
+    chunked = _post_reading_while_sending(url, head + "Transfer-Encoding: chunked\r\n\r\n", chunks)
+    for answer in (sized, chunked):
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+        assert b'"error":"request_entity_too_large"' in answer.replace(b" ", b""), answer[:300]
 
 
 def test_serve_refuses_a_directory_without_a_model(tmp_path):
