@@ -2,6 +2,8 @@
 
 One table, so the flags, the environment names (used by docker-compose and Kubernetes manifests) and
 the README cannot drift apart. A flag beats its environment variable, which beats the default.
+The SASL password is parsed into a :class:`~consumer.backends.secret.Secret`, so the parsed arguments
+can be printed or logged without showing it.
 ``KAFKA_BOOTSTRAP_SERVERS`` is also honoured, as the test fixtures and local-kafka.sh print it.
 """
 
@@ -14,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumer.backends.config import ClientConfig
+from consumer.backends.secret import Secret
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ CONNECTION = (
     ),
     Setting("--sasl-mechanism", "SEGMENTER_SASL_MECHANISM", None, "PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512"),
     Setting("--sasl-username", "SEGMENTER_SASL_USERNAME", None, "SASL user"),
-    Setting("--sasl-password", "SEGMENTER_SASL_PASSWORD", None, "SASL password (prefer the environment)"),
+    Setting(
+        "--sasl-password", "SEGMENTER_SASL_PASSWORD", None, "SASL password (prefer the environment)", Secret
+    ),
     Setting("--ssl-cafile", "SEGMENTER_SSL_CAFILE", None, "CA bundle (PEM)"),
     Setting("--ssl-certfile", "SEGMENTER_SSL_CERTFILE", None, "client certificate (PEM)"),
     Setting("--ssl-keyfile", "SEGMENTER_SSL_KEYFILE", None, "client key (PEM)"),

@@ -14,6 +14,8 @@ import logging
 import os
 import sys
 
+from consumer.backends.secret import RedactingFilter
+
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "fit a model on events or a customer table; write artifact and report"),
@@ -74,7 +76,7 @@ class JsonFormatter(logging.Formatter):
         }
         body.update({k: v for k, v in vars(record).items() if k not in self._standard})
         if record.exc_info:
-            body["exception"] = self.formatException(record.exc_info)
+            body["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(body, default=str)
 
 
@@ -84,8 +86,11 @@ def configure_logging(level: str, log_format: str | None = None) -> None:
     The Kafka clients' chatty INFO lines show only at DEBUG, and so does kafka-python's warning that
     one of its IO-loop tasks ran over 100 ms: parsing a large fetch does that on two busy cores, many
     times a second during a catch-up, and there is nothing an operator can do about it.
+    Every line passes a :class:`~consumer.backends.secret.RedactingFilter`: at DEBUG kafka-python logs
+    its whole configuration, SASL password included.
     """
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
     if (log_format or os.environ.get("SEGMENTER_LOG_FORMAT", "text")) == "json":
         handler.setFormatter(JsonFormatter())
     else:

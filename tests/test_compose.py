@@ -120,11 +120,25 @@ def test_prometheus_targets_are_services_listening_on_those_ports(monkeypatch):
         assert port in published
 
 
+def _published(port: str) -> tuple[str, str, str]:
+    """``(host address, host port, container port)`` of a compose port, ``${VAR:-default}`` resolved."""
+    host, host_port, container_port = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", port).rsplit(":", 2)
+    return host, host_port, container_port
+
+
+def test_every_port_is_published_on_localhost_by_default():
+    """Issue 10.10a: the web app (and Grafana, the scorer's metrics) are not for the open network."""
+    for name, service in SERVICES.items():
+        for port in service.get("ports", []):
+            address = _published(port)[0] if port.count(":") >= 2 else "every interface"
+            assert address == "127.0.0.1", f"{name}: {port!r} publishes on {address}"
+
+
 def test_grafana_datasource_points_at_the_prometheus_service():
     text = (REPO / "deploy/grafana/datasources/prometheus.yml").read_text()
     url = yaml.safe_load(text)["datasources"][0]["url"]
     assert url == "http://prometheus:9090"
-    assert "9090:9090" in SERVICES["prometheus"]["ports"]
+    assert [_published(p)[1:] for p in SERVICES["prometheus"]["ports"]] == [("9090", "9090")]
 
 
 def test_kafka_matches_the_local_broker_and_the_clients():

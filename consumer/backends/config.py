@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from consumer.backends.errors import ConfigurationError
+from consumer.backends.secret import Secret
 
 SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI")
@@ -26,8 +27,11 @@ class ClientConfig:
         Comma-separated ``host:port`` list.
     security_protocol : str
         One of ``PLAINTEXT``, ``SSL``, ``SASL_PLAINTEXT``, ``SASL_SSL``.
-    sasl_mechanism, sasl_username, sasl_password : str or None
+    sasl_mechanism, sasl_username : str or None
         SASL settings, used with the ``SASL_*`` protocols.
+    sasl_password : Secret or None
+        The SASL password; a plain string is wrapped in a :class:`~consumer.backends.secret.Secret`,
+        so neither ``repr`` nor a log line shows it. Backends call ``reveal()`` when they build a client.
     ssl_cafile, ssl_certfile, ssl_keyfile : str or None
         PEM file paths, used with the ``*SSL`` protocols.
     client_id : str
@@ -42,6 +46,8 @@ class ClientConfig:
     --------
     >>> ClientConfig("localhost:9092").security_protocol
     'PLAINTEXT'
+    >>> ClientConfig("localhost:9092", sasl_password="hunter2").sasl_password
+    Secret('***')
     >>> ClientConfig("localhost:9092", security_protocol="TLS")
     Traceback (most recent call last):
     ...
@@ -53,7 +59,7 @@ SASL_PLAINTEXT, SASL_SSL
     security_protocol: str = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
+    sasl_password: Secret | None = None
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -62,6 +68,8 @@ SASL_PLAINTEXT, SASL_SSL
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.sasl_password is not None and not isinstance(self.sasl_password, Secret):
+            object.__setattr__(self, "sasl_password", Secret(self.sasl_password))
         if not self.bootstrap_servers or not self.bootstrap_servers.strip():
             raise ConfigurationError("bootstrap_servers is empty; expected 'host:port[,host:port...]'")
         if self.security_protocol not in SECURITY_PROTOCOLS:

@@ -18,6 +18,7 @@ from consumer.backends.errors import (
     ProducerFencedError,
     TransactionAbortedError,
 )
+from consumer.backends.secret import reveal
 
 try:
     import confluent_kafka
@@ -65,7 +66,7 @@ def client_conf(config: ClientConfig) -> dict[str, Any]:
     }
     if config.uses_sasl:
         conf.update({"sasl.mechanism": config.sasl_mechanism})
-        conf.update({"sasl.username": config.sasl_username, "sasl.password": config.sasl_password})
+        conf.update({"sasl.username": config.sasl_username, "sasl.password": reveal(config.sasl_password)})
     for name, key in {**_SSL_FILES, "ssl_keyfile": "ssl.key.location"}.items():
         if getattr(config, name) is not None:
             conf[key] = getattr(config, name)

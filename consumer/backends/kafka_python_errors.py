@@ -18,6 +18,7 @@ from consumer.backends.errors import (
     ProducerFencedError,
     TransactionAbortedError,
 )
+from consumer.backends.secret import reveal
 
 _AUTH = (
     kafka_errors.SaslAuthenticationFailedError,
@@ -47,7 +48,7 @@ def client_options(config: ClientConfig) -> dict[str, Any]:
         options.update(
             sasl_mechanism=config.sasl_mechanism,
             sasl_plain_username=config.sasl_username,
-            sasl_plain_password=config.sasl_password,
+            sasl_plain_password=reveal(config.sasl_password),
         )
     for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
         if getattr(config, name) is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from deploy.web.errors import error_response
 from deploy.web.fields import FieldError
@@ -35,7 +36,7 @@ def _read_json() -> tuple[Any, Response | None]:
         shown = request.mimetype or "none"
         return None, error_response(415, "unsupported_media_type",
                                     f"send Content-Type: application/json (got {shown})")  # fmt: skip
-    raw = request.get_data(cache=False)  # raises 413 beyond MAX_CONTENT_LENGTH
+    raw = _read_body()
     try:
         return json.loads(raw.decode("utf-8")), None
     except UnicodeDecodeError as exc:
@@ -45,6 +46,22 @@ def _read_json() -> tuple[Any, Response | None]:
                                                f"column {exc.colno}")])  # fmt: skip
     except RecursionError:
         return None, _invalid([FieldError("$", "body is nested too deeply")])
+
+
+def _read_body() -> bytes:
+    """The request body; :class:`RequestEntityTooLarge` (413) beyond ``MAX_CONTENT_LENGTH``.
+
+    werkzeug refuses a ``Content-Length`` over the limit, but a chunked body (no length) it cuts at
+    the limit and returns what it read, which then failed as truncated JSON (a 400). So a body that
+    fills the limit is checked for one more byte.
+    """
+    raw = request.get_data(cache=False)  # raises 413 when a Content-Length is over the limit
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    fills_limit = request.content_length is None and limit is not None and len(raw) >= limit
+    # One byte more from the stream werkzeug stopped reading at the limit means the body is larger.
+    if fills_limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+    return raw
 
 
 def _invalid(errors: list[FieldError]) -> Response:

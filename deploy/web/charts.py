@@ -24,8 +24,8 @@ _LABEL_W, _BAR_H, _GAP, _WIDTH = 190, 22, 6, 620
 
 def _svg(width: int, height: int, title: str, body: list[str]) -> Markup:
     head = (
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="100%" '
-        f'viewBox="0 0 {width} {height}" style="max-width:{width}px" font-family="sans-serif" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" '
         f'font-size="12"><title>{escape(title)}</title>'
     )
     return Markup(head + "".join(body) + "</svg>")

@@ -21,10 +21,13 @@ log = logging.getLogger("gunicorn.error")
 wsgi_app = "deploy.web.app:from_environment()"
 bind = [os.environ.get("SEGMENTER_WEB_BIND", "127.0.0.1:8000")]
 workers = int(os.environ.get("SEGMENTER_WEB_WORKERS", "2"))
-worker_class = "sync"
+# Threads, not one connection per process: a slow client holds one thread, and the headers it does
+# not finish are cut after SEGMENTER_WEB_HEADER_TIMEOUT seconds (deploy/web/worker.py).
+worker_class = "deploy.web.worker.HeaderDeadlineWorker"
+threads = int(os.environ.get("SEGMENTER_WEB_THREADS", "8"))
 timeout = int(os.environ.get("SEGMENTER_WEB_TIMEOUT", "30"))  # a worker silent this long is restarted
 graceful_timeout = 20  # SIGTERM: requests in flight get this long to finish
-keepalive = 5
+keepalive = 5  # an idle kept-alive connection waits in the poller (no thread) this long
 preload_app = False  # each worker loads the model itself, after the fork, with its own metric files
 accesslog = os.environ.get("SEGMENTER_WEB_ACCESS_LOG", "-") or None
 errorlog = "-"
@@ -32,8 +35,9 @@ loglevel = os.environ.get("SEGMENTER_LOG_LEVEL", "info").lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s "%(a)s"'
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall them and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
-limit_request_line = 8190
-limit_request_fields = 100
+limit_request_line = 4094  # the longest URL the app has is under 100 bytes
+limit_request_fields = 50
+limit_request_field_size = 8190
 # gunicorn >= 25 opens a per-user control socket; one path per user would clash between instances.
 control_socket_disable = True
 

@@ -9,7 +9,12 @@ gunicorn config marks dead workers (``child_exit``) so their live gauges disappe
 Without the variable (tests, the development server) the metrics live on an injectable registry.
 
 Names: prefix ``segmenter_web_``, base units, ``_total`` on counters; labels are route names, methods,
-status codes and segment ids: all bounded, never a customer id.
+status codes and segment ids: all bounded, never a customer id. A client chooses the method and the
+path of its request, so both are mapped onto fixed sets first: a method outside :data:`METHODS` and
+a path no route matches (a 404) are counted as ``other``.
+
+>>> method_label("GET"), method_label("BREW"), route_label(None)
+('GET', 'other', 'other')
 """
 
 from __future__ import annotations
@@ -27,14 +32,27 @@ from prometheus_client import (
     multiprocess,
 )
 
-__all__ = ["CONTENT_TYPE_LATEST", "WebMetrics", "multiprocess_dir"]
+__all__ = ["CONTENT_TYPE_LATEST", "METHODS", "OTHER", "WebMetrics", "method_label", "multiprocess_dir",
+           "route_label"]  # fmt: skip
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "other"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def multiprocess_dir() -> str | None:
     """The multiprocess directory when multiprocess mode is on, else None."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def method_label(method: str) -> str:
+    """``method`` if it is a standard one, else ``other``."""
+    return method if method in METHODS else OTHER
+
+
+def route_label(rule: str | None) -> str:
+    """The matched route's rule (``/api/v1/score``), or ``other`` when no route matched."""
+    return rule if rule is not None else OTHER
 
 
 class WebMetrics:
@@ -77,8 +95,10 @@ class WebMetrics:
             multiprocess_mode="max",
         )
 
-    def observe_request(self, route: str, method: str, status: int, started: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
+    def observe_request(self, rule: str | None, method: str, status: int, started: float) -> None:
+        """Count one answered request; ``rule`` is the matched route's rule, None when none matched."""
+        route = route_label(rule)
+        self.requests.labels(route, method_label(method), str(status)).inc()
         self.latency.labels(route).observe(max(time.perf_counter() - started, 0.0))
 
     def exposition(self) -> bytes:

@@ -7,7 +7,7 @@ signals reach gunicorn's master directly: SIGTERM finishes requests in flight an
 Examples::
 
     segmenter serve --model-dir artifacts/cdnow
-    SEGMENTER_WEB_BIND=0.0.0.0:8000 SEGMENTER_WEB_WORKERS=4 segmenter serve
+    SEGMENTER_WEB_BIND=0.0.0.0:8000 SEGMENTER_WEB_WORKERS=4 segmenter serve   # behind a reverse proxy
 
 With a model key (``SEGMENTER_MODEL_KEY``, or ``--model-key-file``), the artifact's signature is
 checked before anything is unpickled, here and in every worker; an unsigned or wrongly signed artifact
@@ -38,6 +38,14 @@ WEB = (
     MODEL_KEY_FILE,
     Setting("--bind", "SEGMENTER_WEB_BIND", "127.0.0.1:8000", "host:port to listen on"),
     Setting("--workers", "SEGMENTER_WEB_WORKERS", 2, "gunicorn worker processes", int),
+    Setting("--threads", "SEGMENTER_WEB_THREADS", 8, "request threads per worker", int),
+    Setting(
+        "--header-timeout",
+        "SEGMENTER_WEB_HEADER_TIMEOUT",
+        5.0,
+        "seconds a connection may take to send its request headers",
+        float,
+    ),
     Setting("--timeout", "SEGMENTER_WEB_TIMEOUT", 30, "seconds before a silent worker is restarted", int),
     Setting("--access-log", "SEGMENTER_WEB_ACCESS_LOG", "-", "access log file ('-' = stderr, '' = off)"),
     Setting(
@@ -61,6 +69,8 @@ def server_environment(args: argparse.Namespace, base: dict[str, str] | None = N
         "SEGMENTER_MODEL_DIR": str(Path(args.model_dir).resolve()),
         "SEGMENTER_WEB_BIND": args.bind,
         "SEGMENTER_WEB_WORKERS": str(args.workers),
+        "SEGMENTER_WEB_THREADS": str(args.threads),
+        "SEGMENTER_WEB_HEADER_TIMEOUT": str(args.header_timeout),
         "SEGMENTER_WEB_TIMEOUT": str(args.timeout),
         "SEGMENTER_WEB_ACCESS_LOG": args.access_log,
         "SEGMENTER_LOG_LEVEL": getattr(args, "log_level", "INFO"),
@@ -89,8 +99,11 @@ def _check(args: argparse.Namespace) -> str | None:
     from model.features import EVENT_FEATURE_SPEC
     from model.signing import UNVERIFIED_WARNING, resolve_model_key
 
-    if args.workers < 1 or args.timeout < 1:
-        return f"--workers ({args.workers}) and --timeout ({args.timeout}) must be >= 1"
+    counts = {"--workers": args.workers, "--threads": args.threads, "--timeout": args.timeout}
+    if any(value < 1 for value in counts.values()):
+        return ", ".join(f"{flag} ({value})" for flag, value in counts.items()) + " must be >= 1"
+    if args.header_timeout <= 0:
+        return f"--header-timeout ({args.header_timeout}) must be positive"
     host, _, port = args.bind.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         return f"--bind must be HOST:PORT, got {args.bind!r}"
@@ -104,8 +117,8 @@ def _check(args: argparse.Namespace) -> str | None:
         model = load_artifact(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), key=key)
     except (SegmenterError, OSError) as exc:
         return f"cannot serve {args.model_dir}: {exc}"
-    log.info("serving model %s (k=%d) on http://%s with %d workers", model.model_id, model.k, args.bind,
-             args.workers)  # fmt: skip
+    log.info("serving model %s (k=%d) on http://%s with %d workers of %d threads", model.model_id, model.k,
+             args.bind, args.workers, args.threads)  # fmt: skip
     return None
 
 
