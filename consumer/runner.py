@@ -28,7 +28,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, Producer, TopicPartition, TopicSpec
-from consumer.backends.errors import BrokerUnavailableError, TransactionAbortedError
+from consumer.backends.errors import BrokerUnavailableError, CommitFailedError, TransactionAbortedError
 from consumer.duplicates import DuplicateWarnings
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
@@ -178,14 +178,13 @@ class ScorerRunner:
     def _handle_batch(self, records, consumer: Consumer, producer: Producer) -> None:
         result = self.processor.process(records)
         self.metrics.scoring_latency.observe(result.scoring_seconds)
-        if self.settings.exactly_once:
-            if not self._commit_transaction(result, consumer, producer):
-                # Nothing of the batch was applied: read it again and redo it in a new transaction.
-                assigned = set(consumer.assignment())
-                consumer.seek({tp: o for tp, o in _first_offsets(records).items() if tp in assigned})
-                return
-        else:
-            self._commit_at_least_once(result, consumer, producer)
+        commit = self._commit_transaction if self.settings.exactly_once else self._commit_at_least_once
+        if not commit(result, consumer, producer):
+            # Nothing of the batch was applied in memory: read it again and redo it. Partitions the
+            # group took away meanwhile are restored from the changelog by whoever owns them next.
+            assigned = set(consumer.assignment())
+            consumer.seek({tp: o for tp, o in _first_offsets(records).items() if tp in assigned})
+            return
         self.processor.commit_entries(result)
         self._account(records, result)
 
@@ -193,15 +192,26 @@ class ScorerRunner:
         for out in result.outputs:
             producer.produce(out.topic, out.key, out.value, out.headers, partition=out.partition)
 
-    def _commit_at_least_once(self, result: BatchResult, consumer: Consumer, producer: Producer) -> None:
+    def _commit_at_least_once(self, result: BatchResult, consumer: Consumer, producer: Producer) -> bool:
+        """Outputs flushed, then offsets committed; False if the group refused the commit (redo)."""
         self._produce(result, producer)
         # A broker briefly away (restart) is waited out, re-producing lost records (consumer/retry.py);
         # a longer outage raises, and as nothing was committed a restart re-reads the batch.
         timeout_s = self.settings.retry_timeout_s
         reproduce = functools.partial(self._produce, result, producer)
         retry_transient("flushing outputs", producer.flush, timeout_s=timeout_s, on_lost=reproduce)
-        retry_transient("committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s)
+        try:
+            retry_transient(
+                "committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s
+            )
+        except CommitFailedError as error:
+            # The group moved on (a broker restart outlasting the session, a rebalance): the outputs are
+            # durable but the offsets are not, so the batch is redone; at-least-once allows the repeats.
+            self.metrics.record_commit("failed")
+            log.warning("offset commit refused, the batch will be processed again: %s", error)
+            return False
         self.metrics.record_commit("committed")
+        return True
 
     def _commit_transaction(self, result: BatchResult, consumer: Consumer, producer: Producer) -> bool:
         """Outputs and offsets in one transaction; False if the broker aborted it (the batch is redone)."""
@@ -210,7 +220,9 @@ class ScorerRunner:
             self._produce(result, producer)
             producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
             producer.commit_transaction()
-        except TransactionAbortedError as error:
+        except (TransactionAbortedError, CommitFailedError) as error:
+            # Aborted by the broker, or the offsets refused because the group moved on (a member id
+            # the coordinator no longer knows after a broker restart): nothing is visible, redo it.
             producer.abort_transaction()
             self.metrics.record_transaction("aborted")
             log.warning("transaction aborted, the batch will be processed again: %s", error)

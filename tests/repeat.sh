@@ -40,7 +40,7 @@ for k in $(seq 1 "$runs"); do
     verdict=passed
   else
     failed+=("$k")
-    verdict="FAILED: $(grep -E '^(FAILED|ERROR) ' "$logs/run-$k.log" | head -3 | tr '\n' ' ')"
+    verdict="FAILED: $(grep -E '^(FAILED|ERROR) tests/' "$logs/run-$k.log" | head -3 | tr '\n' ' ')"
   fi
   echo "run $k/$runs ($(($(date +%s) - started)) s, load $load): $verdict"
 done

@@ -6,6 +6,7 @@ assignment itself after ``on_assign`` returns. Offsets are stored and committed 
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -15,6 +16,13 @@ from consumer.backends.config import ClientConfig
 from consumer.backends.confluent_errors import ErrorWatch, client_conf, confluent_kafka, translate, translated
 from consumer.backends.confluent_producer import ConfluentProducer
 from consumer.backends.restore import read_to_end
+
+_LEADER_MOVING = {
+    confluent_kafka.KafkaError.NOT_LEADER_FOR_PARTITION,
+    confluent_kafka.KafkaError.LEADER_NOT_AVAILABLE,
+    confluent_kafka.KafkaError.UNKNOWN_TOPIC_OR_PART,
+}
+_LEADER_BACKOFF_S = 0.1
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -150,10 +158,7 @@ class ConfluentConsumer(Consumer):
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """High watermarks; librdkafka asks for the last stable offset when ``read_committed``."""
         with translated("fetching end offsets", self._servers):
-            return {
-                tp: self._consumer.get_watermark_offsets(t, self._timeout_s, False)[1]
-                for tp, t in zip(partitions, _theirs(partitions), strict=True)
-            }
+            return {tp: self._watermarks(t)[1] for tp, t in zip(partitions, _theirs(partitions), strict=True)}
 
     def group_metadata(self) -> Any:
         return self._consumer.consumer_group_metadata()
@@ -163,12 +168,26 @@ class ConfluentConsumer(Consumer):
             self._consumer.close()
         self._raise_callback_error()
 
+    def _watermarks(self, partition: Any) -> tuple[int, int]:
+        """Low and high watermark, waiting out a leader not yet known for a just-created topic.
+
+        Right after CreateTopics a broker can answer NOT_LEADER_FOR_PARTITION (or LEADER_NOT_AVAILABLE)
+        until the partition's leadership has propagated; librdkafka refreshes its metadata meanwhile.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        while True:
+            try:
+                return self._consumer.get_watermark_offsets(partition, self._timeout_s, False)
+            except confluent_kafka.KafkaException as exc:
+                if exc.args[0].code() not in _LEADER_MOVING or time.monotonic() > deadline:
+                    raise
+                time.sleep(_LEADER_BACKOFF_S)
+
     def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """Assign ``partitions`` manually from their beginning (restore only); return the start offsets."""
         with translated("assigning partitions", self._servers):
             starts = {
-                tp: self._consumer.get_watermark_offsets(t, self._timeout_s, False)[0]
-                for tp, t in zip(partitions, _theirs(partitions), strict=True)
+                tp: self._watermarks(t)[0] for tp, t in zip(partitions, _theirs(partitions), strict=True)
             }
             self._consumer.assign(
                 [confluent_kafka.TopicPartition(tp.topic, tp.partition, o) for tp, o in starts.items()]

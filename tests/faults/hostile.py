@@ -3,7 +3,8 @@
 Every record starts from a valid purchase and breaks it in one of the ways real producers do:
 not JSON, bad UTF-8, the wrong JSON type, a missing field, a field of the wrong type, a value too
 large, a time in the future, a negative amount, a record key naming another customer, NaN, a type
-no one knows, a field that does not belong to the type, an unprintable id, a nesting bomb. The kind
+no one knows, a field that does not belong to the type, an unprintable id, a nesting bomb, objects
+nested just shallow enough to parse, no record key, a time in epoch seconds. The kind
 is returned beside the record, so a test can report which kind slipped through.
 """
 
@@ -132,6 +133,26 @@ def unprintable_id(rng, e) -> Pair:
     return _keyed(e, _dump(e))
 
 
+def deep_object(rng, e) -> Pair:
+    """A profile whose attributes nest objects or arrays deep enough to parse but not to ``repr``."""
+    depth = rng.randint(800, 1_000)
+    opener, closer = rng.choice([('{"x":', "}"), ("[", "]")])
+    e.update(type="profile", attributes={})
+    for field in ("amount", "quantity", "category"):
+        del e[field]
+    raw = _dump(e).replace(b'"attributes": {}', f'"attributes": {opener * depth}1{closer * depth}'.encode())
+    return _keyed(e, raw)
+
+
+def keyless(rng, e) -> Pair:
+    return None, _dump(e)
+
+
+def epoch_seconds(rng, e) -> Pair:
+    e["ts"] = rng.choice([e["ts"] // 1000, 0, "1970-01-01T00:00:01Z"])
+    return _keyed(e, _dump(e))
+
+
 def nesting_bomb(rng, e) -> Pair:
     depth = rng.randint(5_000, 30_000)
     return _keyed(e, b"[" * depth + b"]" * depth)
@@ -154,6 +175,9 @@ BREAKERS: dict[str, Breaker] = {
         field_not_allowed,
         unprintable_id,
         nesting_bomb,
+        deep_object,
+        keyless,
+        epoch_seconds,
     )
 }
 
