@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
+from malicious_artifact import plant_malicious_model
 
 from model.artifact import (
     MANIFEST_FILE,
@@ -160,23 +161,6 @@ def test_save_refuses_to_overwrite_its_own_fields(tmp_path):
 
 KEY = ModelKey(b"test-model-key-0123456789abcdef")
 OTHER_KEY = ModelKey(b"another-model-key-0123456789abc")
-
-
-class _WritesMarker:
-    """A pickle that creates a file when it is unpickled: what a replaced model file can do."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def plant_malicious_model(directory, marker):
-    """Replace model.joblib with a code-running pickle and fix model_sha256 to match, as an attacker would."""
-    data = pickle.dumps(_WritesMarker(marker))
-    (directory / MODEL_FILE).write_bytes(data)
-    rewrite_manifest(directory, lambda m: m.update(model_sha256=hashlib.sha256(data).hexdigest()))
 
 
 @pytest.fixture

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import io
 import json
 import logging
-import pickle
 import shutil
 
 import pytest
+from malicious_artifact import plant_malicious_model
 
 from deploy.cli import main
 from deploy.web import serve
@@ -26,23 +25,6 @@ from model.synthetic import synthetic_events
 
 KEY_TEXT = "cli-test-model-key-0123456789abcdef"
 KEY = ModelKey(KEY_TEXT.encode())
-
-
-class _WritesMarker:
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def drop_in_malicious_model(directory, marker) -> None:
-    """The attack of issue 10: a code-running pickle as model.joblib, the manifest's sha256 updated."""
-    data = pickle.dumps(_WritesMarker(marker))
-    (directory / "model.joblib").write_bytes(data)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["model_sha256"] = hashlib.sha256(data).hexdigest()
-    (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +61,7 @@ def malicious(signed_model, tmp_path):
     directory = tmp_path / "model"
     shutil.copytree(signed_model, directory)
     marker = tmp_path / "pwned"
-    drop_in_malicious_model(directory, marker)
+    plant_malicious_model(directory, marker)
     return directory, marker
 
 

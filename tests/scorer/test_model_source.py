@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-import pickle
 import shutil
 
 import pytest
+from malicious_artifact import plant_malicious_model
 
 from consumer.metrics import ScorerMetrics
 from consumer.model_source import ModelSource
@@ -104,25 +102,6 @@ def test_a_broken_artifact_at_start_is_a_clear_error(live_dir):
 KEY = ModelKey(b"scorer-test-model-key-0123456789")
 
 
-class _WritesMarker:
-    """Unpickling this creates a file: the stand-in for a replaced model file that runs code."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
-def _drop_in_malicious_model(directory, marker) -> None:
-    """An attacker's swap: a code-running pickle as model.joblib and the manifest's sha256 updated."""
-    data = pickle.dumps(_WritesMarker(marker))
-    (directory / "model.joblib").write_bytes(data)
-    manifest = json.loads((directory / "manifest.json").read_text())
-    manifest["model_sha256"] = hashlib.sha256(data).hexdigest()
-    (directory / "manifest.json").write_text(json.dumps(manifest))
-
-
 def _signed_source(directory, metrics, key=KEY):
     return ModelSource(
         directory,
@@ -140,7 +119,7 @@ def test_a_malicious_artifact_is_refused_at_reload_unexecuted_when_a_key_is_set(
     serving = source()
     marker = tmp_path / "pwned"
 
-    _drop_in_malicious_model(live_dir, marker)
+    plant_malicious_model(live_dir, marker)
     assert not source.maybe_reload(), "first look at the changed files"
     assert not source.maybe_reload(), "settled, verified, refused"
     assert source() is serving, "the old model keeps serving"
@@ -185,7 +164,7 @@ def test_a_signed_new_artifact_is_loaded_and_an_unsigned_one_refused(live_dir, t
 
 def test_an_unsigned_artifact_at_start_is_refused_when_a_key_is_set(live_dir, tmp_path):
     marker = tmp_path / "pwned"
-    _drop_in_malicious_model(live_dir, marker)
+    plant_malicious_model(live_dir, marker)
     with pytest.raises(ArtifactSignatureError, match="unsigned"):
         _signed_source(live_dir, ScorerMetrics())
     assert not marker.exists()
