@@ -110,12 +110,16 @@ def test_serve_refuses_an_unsigned_artifact_with_exit_2(signed_model, tmp_path, 
     assert "unsigned" in caplog.text
 
 
+def _serve_args(model_dir, *extra: str) -> argparse.Namespace:
+    """``segmenter serve`` arguments as its own parser builds them (defaults included)."""
+    parser = argparse.ArgumentParser()
+    serve.add_arguments(parser)
+    return parser.parse_args(["--model-dir", str(model_dir), "--bind", "127.0.0.1:1", *extra])
+
+
 def test_a_gunicorn_worker_refuses_the_malicious_artifact(malicious, key_file, monkeypatch):
     directory, marker = malicious
-    args = argparse.Namespace(
-        model_dir=str(directory), bind="127.0.0.1:1", workers=1, timeout=30, access_log="", metrics_dir=None,
-        model_key_file=str(key_file),
-    )  # fmt: skip
+    args = _serve_args(directory, "--workers", "1", "--model-key-file", str(key_file))
     env = serve.server_environment(args, base={})
     assert env[KEY_FILE_ENV] == str(key_file.resolve()), "workers get the key file, not the key"
     assert KEY_TEXT not in json.dumps(env)
@@ -127,8 +131,7 @@ def test_a_gunicorn_worker_refuses_the_malicious_artifact(malicious, key_file, m
 
 
 def test_serve_accepts_the_signed_artifact_and_so_do_its_workers(signed_model, key_file, monkeypatch):
-    args = argparse.Namespace(model_dir=str(signed_model), bind="127.0.0.1:1", workers=1, timeout=30,
-                              model_key_file=str(key_file))  # fmt: skip
+    args = _serve_args(signed_model, "--model-key-file", str(key_file))
     assert serve._check(args) is None
     monkeypatch.setenv("SEGMENTER_MODEL_DIR", str(signed_model))
     monkeypatch.setenv(KEY_ENV, KEY_TEXT)
@@ -136,8 +139,7 @@ def test_serve_accepts_the_signed_artifact_and_so_do_its_workers(signed_model, k
 
 
 def test_without_a_key_serve_warns_once_that_loading_executes_code(signed_model, caplog):
-    args = argparse.Namespace(model_dir=str(signed_model), bind="127.0.0.1:1", workers=1, timeout=30,
-                              model_key_file=None)  # fmt: skip
+    args = _serve_args(signed_model)
     with caplog.at_level(logging.WARNING):
         assert serve._check(args) is None
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
