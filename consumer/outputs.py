@@ -7,9 +7,9 @@ the start and keeps the last value per key.
 Dead letters carry the original bytes untouched; why and where from travel in headers, so a fixed
 event can be replayed from the dead-letter topic as it was. The one exception keeps the dead letter
 producible: a key or value over ``DLQ_MAX_BYTES`` (an oversize event the broker accepted compressed)
-is cut to its first ``DLQ_MAX_BYTES`` with ``dlq.truncated=true``, ``dlq.original_size`` and
-``dlq.sha256`` of the whole value, and original headers over that size are left out
-(``dlq.headers_dropped``).
+is cut to its first ``DLQ_MAX_BYTES`` with ``dlq.truncated=true`` plus ``dlq.original_size`` and
+``dlq.sha256`` of the whole value (``dlq.original_key_size`` and ``dlq.key_sha256`` for a key), and
+original headers over that size are left out (``dlq.headers_dropped``).
 
 >>> from consumer.backends.abstract import Record
 >>> out = dead_letter("dlq", Record("in", 0, 7, b"c1", b"x" * 100_000), "too_large", "too big")
@@ -123,12 +123,19 @@ def dead_letter(topic: str, record: Record, reason: str, message: str) -> Output
         (DLQ_OFFSET, str(record.offset).encode()),
     )
     key, value = record.key, record.value
-    if len(key or b"") > DLQ_MAX_BYTES or len(value or b"") > DLQ_MAX_BYTES:
-        headers += (
-            ("dlq.truncated", b"true"),
-            ("dlq.original_size", str(len(value or b"")).encode()),
-            ("dlq.sha256", hashlib.sha256(value or b"").hexdigest().encode()),
-        )
-        key = None if key is None else key[:DLQ_MAX_BYTES]
-        value = None if value is None else value[:DLQ_MAX_BYTES]
+    if len(value or b"") > DLQ_MAX_BYTES:
+        headers += _cut_headers("", value)
+        value = value[:DLQ_MAX_BYTES]
+    if len(key or b"") > DLQ_MAX_BYTES:
+        headers += _cut_headers("key_", key)
+        key = key[:DLQ_MAX_BYTES]
     return Output(topic, key, value, headers)
+
+
+def _cut_headers(prefix: str, whole: bytes) -> Headers:
+    """What a dead letter says about a value (or, with ``key_``, a key) it had to cut."""
+    return (
+        ("dlq.truncated", b"true"),
+        (f"dlq.original_{prefix}size", str(len(whole)).encode()),
+        (f"dlq.{prefix}sha256", hashlib.sha256(whole).hexdigest().encode()),
+    )

@@ -154,7 +154,10 @@ class Processor:
             result.duplicates_by["event_id", record.partition] += 1
             return
         if event.type == "erase":
-            entry, result.erasures = Entry(initialize(), record.offset), result.erasures + 1
+            # The ring is kept for the rest of the batch: a repeat of an erased event must not revive it.
+            # (Across batches the tombstone forgets the ring too; see the README's erase paragraph.)
+            entry = Entry(initialize(), record.offset, NO_SEGMENT, entry.recent_ids)
+            result.erasures += 1
         else:
             entry = entry.after(update(entry.state, event), record.offset, event.event_id)
         result.valid += 1

@@ -276,3 +276,26 @@ def test_a_row_the_model_refuses_does_not_fail_the_batch(model_source):
     processor.commit_entries(result)
     entry = processor.store.get(0, "c1")
     assert features(entry.state, last_event_ms(entry.state))["frequency"] == 2.0, "its events are kept"
+
+
+def test_a_repeat_of_an_erased_event_in_the_same_batch_stays_erased(model_source):
+    erase = json.dumps(
+        {"event_id": "x", "customer_id": "c1", "type": "erase", "ts": 1_700_000_000_001}
+    ).encode()
+    pairs = [(b"c1", _purchase("c1", "a")), (b"c1", erase), (b"c1", _purchase("c1", "a"))]
+    result = _processor(model_source).process(as_records(pairs))
+    assert result.duplicates_by == {("event_id", 0): 1}
+    assert [o.value for o in result.outputs] == [None, None], "only the tombstones"
+
+
+def test_a_cut_key_is_described_by_its_own_headers():
+    from consumer.outputs import dead_letter
+
+    key = b"k" * 70_000
+    letter = dead_letter("dlq", Record("in", 0, 1, key, b"{}"), "key_mismatch", "bad key")
+    headers = dict(letter.headers)
+    assert letter.key == key[:65_536]
+    assert letter.value == b"{}"
+    assert int(headers["dlq.original_key_size"]) == len(key)
+    assert headers["dlq.key_sha256"] == hashlib.sha256(key).hexdigest().encode()
+    assert "dlq.original_size" not in headers
