@@ -2,13 +2,17 @@
 
 Datasets: ``cdnow`` (the real CDNOW purchase log, 69,659 events), ``synthetic:N`` (N synthetic
 customers with demographics, seeded) or ``file:PATH`` (JSON lines, sent as they are: handy for
-replaying fixed dead letters). ``--rate`` caps events per second; ``--invalid-every K`` mixes in a
-malformed event after every K valid ones, to watch the dead-letter path work.
+replaying fixed dead letters). Every record is keyed by its ``customer_id`` whatever the source, so a
+customer's events share one partition; a file line that has none (not JSON, no id) is sent without a
+key and the scorer dead-letters it for what is wrong with it. ``--rate`` caps events per second;
+``--invalid-every K`` mixes in a malformed event after every K valid ones, to watch the dead-letter
+path work.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -24,9 +28,9 @@ KeyValue = tuple[bytes | None, bytes]
 # Malformed on purpose, one per dead-letter reason the decoder knows (see model/errors.py).
 INVALID_SAMPLES = (
     b"not json at all",
-    b'{"event_id": "bad-1", "type": "purchase", "ts": 0, "amount": 1}',
-    b'{"event_id": "bad-2", "customer_id": "x", "type": "teleport", "ts": 0}',
-    b'{"event_id": "bad-3", "customer_id": "x", "type": "purchase", "ts": 0, "amount": -5}',
+    b'{"event_id": "bad-1", "type": "purchase", "ts": 1000000000000, "amount": 1}',
+    b'{"event_id": "bad-2", "customer_id": "x", "type": "teleport", "ts": 1000000000000}',
+    b'{"event_id": "bad-3", "customer_id": "x", "type": "purchase", "ts": 1000000000000, "amount": -5}',
     b"\xff\xfe invalid utf-8",
 )
 
@@ -37,7 +41,8 @@ def dataset_records(dataset: str, seed: int = 7) -> Iterator[tuple[bytes | None,
         with Path(dataset.removeprefix("file:")).open("rb") as lines:
             for line in lines:
                 if line.strip():
-                    yield None, line.rstrip(b"\r\n")
+                    value = line.rstrip(b"\r\n")
+                    yield customer_key(value), value
         return
     if dataset == "cdnow":
         from training.datasets import cdnow_events
@@ -53,6 +58,21 @@ def dataset_records(dataset: str, seed: int = 7) -> Iterator[tuple[bytes | None,
         raise ValueError(f"unknown dataset {dataset!r}: use cdnow, synthetic:N or file:PATH")
     for event in events:
         yield event.customer_id.encode(), encode_event(event)
+
+
+def customer_key(value: bytes) -> bytes | None:
+    """The record key of one JSON event: its ``customer_id`` as the scorer compares it (None if none).
+
+    >>> customer_key(b'{"customer_id": 42}'), customer_key(b'{"customer_id": "c-1"}'), customer_key(b"x")
+    (b'42', b'c-1', None)
+    """
+    try:
+        customer_id = json.loads(value).get("customer_id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(customer_id, int) and not isinstance(customer_id, bool):
+        customer_id = str(customer_id)
+    return customer_id.encode("utf-8", "surrogatepass") if isinstance(customer_id, str) else None
 
 
 def with_invalid(
