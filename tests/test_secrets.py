@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from consumer.backends import ClientConfig
-from consumer.backends.kafka_python_errors import client_options
+from consumer.backends.kafka_python.config import client_options
 from consumer.backends.secret import Secret
 from consumer.settings import CONNECTION, add_settings, client_config
 
@@ -49,7 +49,7 @@ def test_kafka_python_debug_logs_never_show_the_password(kafka, log_format):
         import logging
         from kafka import KafkaAdminClient
         from consumer.backends import ClientConfig
-        from consumer.backends.kafka_python_errors import client_options
+        from consumer.backends.kafka_python.config import client_options
         from deploy.cli import configure_logging
 
         configure_logging("DEBUG", {log_format!r})

@@ -1,5 +1,11 @@
 """Kafka clients behind one small interface: kafka-python, confluent-kafka and in-memory.
 
+What every backend shares lives here: the interface and ``Backend``'s common methods
+(``abstract``), connection settings (``config``), the error tree (``errors``), passwords
+(``secret``), state restore (``restore``) and what the two real clients share (``client``). Each
+client has a subpackage (``kafka_python/``, ``confluent/``, ``memory/``) with its backend, consumer,
+producer, option mapping and error translation; :func:`make_backend` imports only the one asked for.
+
 >>> backend = make_backend("memory")
 >>> backend.ensure_topics([TopicSpec("events", partitions=2)])
 >>> with backend.producer() as producer:

@@ -15,7 +15,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+from consumer.backends.restore import read_to_end
+
+if TYPE_CHECKING:
+    from consumer.backends.restore import PositionedReader
 
 Headers = tuple[tuple[str, bytes], ...]
 IsolationLevel = Literal["read_committed", "read_uncommitted"]
@@ -187,11 +192,16 @@ class Producer(ABC):
 
 
 class Backend(ABC):
-    """A factory for consumers and producers of one client library, plus the few admin helpers needed."""
+    """A factory for consumers and producers of one client library, plus the few admin helpers needed.
+
+    A backend implements :meth:`_new_consumer`, :meth:`_restore_reader`, :meth:`producer` and
+    :meth:`ensure_topics`; :meth:`consumer` and :meth:`read_partitions` are the same for all.
+    """
 
     name: str
+    #: The client option that carries ``group_instance_id`` (None: static membership changes nothing).
+    group_instance_option: str | None = None
 
-    @abstractmethod
     def consumer(
         self,
         group_id: str,
@@ -203,8 +213,12 @@ class Backend(ABC):
 
         ``group_instance_id`` makes it a static member (KIP-345): a member restarted with the same id
         gets its partitions back at once instead of after the session timeout, and closing does not
-        leave the group (its partitions wait for it, up to the session timeout).
+        leave the group (its partitions wait for it, up to the session timeout). ``tuning`` takes the
+        client's own option names.
         """
+        if group_instance_id is not None and self.group_instance_option is not None:
+            tuning = {**tuning, self.group_instance_option: group_instance_id}
+        return self._new_consumer(group_id, isolation_level, tuning)
 
     @abstractmethod
     def producer(self, transactional_id: str | None = None, **tuning: Any) -> Producer:
@@ -214,7 +228,6 @@ class Backend(ABC):
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing ones are left as they are."""
 
-    @abstractmethod
     def read_partitions(
         self,
         partitions: Sequence[TopicPartition],
@@ -227,3 +240,18 @@ class Backend(ABC):
         fetched in large batches; empty partitions and offset gaps (compaction, transaction markers)
         end the read too. Raises ``TimeoutError`` if the ends are not reached within ``timeout_s``.
         """
+        reader = self._restore_reader(isolation_level)
+        try:
+            yield from read_to_end(reader, partitions, timeout_s)
+        finally:
+            reader.close()
+
+    @abstractmethod
+    def _new_consumer(
+        self, group_id: str, isolation_level: IsolationLevel, tuning: dict[str, Any]
+    ) -> Consumer:
+        """The group member :meth:`consumer` returns, ``tuning`` already holding the static-member id."""
+
+    @abstractmethod
+    def _restore_reader(self, isolation_level: IsolationLevel) -> PositionedReader:
+        """A consumer outside any group for :meth:`read_partitions` (which closes it)."""

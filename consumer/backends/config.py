@@ -1,7 +1,8 @@
 """Connection settings shared by every backend, in one frozen object.
 
 Each backend maps :class:`ClientConfig` onto its own client's option names (kafka-python says
-``sasl_plain_username``, librdkafka says ``sasl.username``); the processor never sees those names.
+``sasl_plain_username``, librdkafka says ``sasl.username``) in its ``config`` module
+(``kafka_python/config.py``, ``confluent/config.py``); the processor never sees those names.
 """
 
 from __future__ import annotations

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from consumer.backends.abstract import Record, TopicPartition
+if TYPE_CHECKING:  # abstract.py imports this module: its Backend.read_partitions calls read_to_end
+    from consumer.backends.abstract import Record, TopicPartition
 
 RESTORE_BATCH = 10_000
 
 
 class PositionedReader(Protocol):
-    """What a backend's manually assigned reader offers ``read_to_end``."""
+    """What a backend's manually assigned reader offers ``read_to_end`` (its consumer class does)."""
 
     def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> Mapping[TopicPartition, int]: ...
 
@@ -28,6 +29,8 @@ class PositionedReader(Protocol):
     def position(self, tp: TopicPartition) -> int: ...
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None: ...
+
+    def close(self) -> None: ...
 
 
 def read_to_end(
@@ -55,7 +58,7 @@ def read_to_end(
                 f"restore did not reach the end offsets in {timeout_s}s: (position, end) {late}"
             )
         for record in reader.poll(RESTORE_BATCH, min(remaining, 0.5)):
-            if record.offset < ends[TopicPartition(record.topic, record.partition)]:
+            if record.offset < ends[record.topic_partition]:
                 yield record
         finished = [tp for tp in pending if reader.position(tp) >= ends[tp]]
         if finished:

@@ -6,8 +6,8 @@ that already lost them, say after its session timed out, gets ``CommitFailedErro
 returned the partitions are no longer this member's: ``assignment()`` leaves them out until the next
 ``on_assign``, and they are never revoked twice (not even by a ``close`` during the rebalance). So two
 members never both list a partition, however short their polls. kafka-python 3.0.12 needed two
-workarounds for this (``consumer/backends/kafka_python_group.py`` and the revocation bookkeeping in
-``kafka_python.py``); ``test_short_polls_never_share_a_partition`` failed 4 runs in 6 without them.
+workarounds for this (``consumer/backends/kafka_python/group.py`` and the revocation bookkeeping in
+``kafka_python/consumer.py``); ``test_short_polls_never_share_a_partition`` failed 4 runs in 6 without them.
 The scorer itself does not commit in ``on_revoke`` (every batch is committed before the next poll),
 but other callers of the backends may, and the contract promises it.
 """

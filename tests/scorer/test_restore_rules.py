@@ -15,7 +15,7 @@ import pytest
 from scorer_process import read, topics_named
 
 from consumer.backends import TopicSpec, make_backend
-from consumer.backends.memory_broker import MemoryBroker
+from consumer.backends.memory import MemoryBroker
 from consumer.metrics import ScorerMetrics
 from consumer.model_source import ModelSource
 from consumer.outputs import encode_json

@@ -6,7 +6,7 @@ from scorer_fixtures import final_updates, reference_run
 from scorer_process import changelog_states, read, repeated_effects, replayed
 
 from consumer.backends import TransactionAbortedError, make_backend
-from consumer.backends.memory_broker import MemoryBroker
+from consumer.backends.memory import MemoryBroker
 from consumer.metrics import ScorerMetrics
 from consumer.runner import RunnerSettings, ScorerRunner
 

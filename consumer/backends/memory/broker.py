@@ -22,7 +22,7 @@ from consumer.backends.errors import (
     ProducerFencedError,
     TransactionAbortedError,
 )
-from consumer.backends.memory_group import MemoryGroup
+from consumer.backends.memory.group import MemoryGroup
 
 
 @dataclass
@@ -88,12 +88,11 @@ class MemoryBroker:
             self.changed.notify_all()
 
     def fetch(
-        self, tp: TopicPartition, position: int, limit: int, committed_only: bool, end: int | None = None
+        self, tp: TopicPartition, position: int, limit: int, committed_only: bool
     ) -> tuple[list[Record], int]:
-        """Visible records from ``position`` on (before ``end``), at most ``limit``; and the new position."""
+        """Visible records from ``position`` on, at most ``limit``; and the new position."""
         entries = self._logs[tp.topic][tp.partition]
-        visible = self.end_offset(tp, committed_only)
-        end = visible if end is None else min(end, visible)
+        end = self.end_offset(tp, committed_only)
         records: list[Record] = []
         while position < end and len(records) < limit:
             record, txn = entries[position]

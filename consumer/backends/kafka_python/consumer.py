@@ -1,4 +1,4 @@
-"""The kafka-python backend (the default client).
+"""The kafka-python consumer behind :class:`~consumer.backends.abstract.Consumer`.
 
 kafka-python 3.x runs its network loop on an IO thread and calls rebalance listeners there, where a
 blocking call (a commit, a producer flush) is refused. So the listener hands each callback to a
@@ -11,61 +11,28 @@ would revoke them a second time if the consumer closed meanwhile, when a commit 
 ``assignment()`` leaves them out and they are never revoked twice. A commit inside ``on_revoke`` runs
 while the member still owns the partitions and succeeds, as in Java.
 
-Two kafka-python 3.0.12 races around group joins are worked around in ``kafka_python_group``.
+Two kafka-python 3.0.12 races around group joins are worked around in :mod:`.group`.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer
+from kafka import KafkaConsumer
 from kafka import TopicPartition as KafkaTopicPartition
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
-from kafka.errors import TopicAlreadyExistsError
-from kafka.structs import OffsetAndMetadata
 
-from consumer.backends.abstract import (
-    Backend,
-    Consumer,
-    IsolationLevel,
-    PartitionsCallback,
-    Record,
-    TopicPartition,
-    TopicSpec,
-)
+from consumer.backends.abstract import Consumer, IsolationLevel, PartitionsCallback, Record, TopicPartition
+from consumer.backends.client import ours
 from consumer.backends.config import ClientConfig
-from consumer.backends.kafka_python_auth import check_credentials
-from consumer.backends.kafka_python_errors import client_options, translated
-from consumer.backends.kafka_python_group import collect_finished_joins, rejoin_if_join_was_dropped
-from consumer.backends.kafka_python_producer import KafkaPythonProducer
-from consumer.backends.restore import read_to_end
+from consumer.backends.kafka_python.config import CONSUMER_DEFAULTS, client_options
+from consumer.backends.kafka_python.errors import translated
+from consumer.backends.kafka_python.group import collect_finished_joins, rejoin_if_join_was_dropped
+from consumer.backends.kafka_python.partitions import their_offsets, theirs
 
-CONSUMER_DEFAULTS: dict[str, Any] = {
-    "enable_auto_commit": False,
-    "auto_offset_reset": "earliest",
-    # Larger fetches per partition: fewer round trips when catching up or restoring.
-    "max_partition_fetch_bytes": 8 * 1024 * 1024,
-    "receive_buffer_bytes": 4 * 1024 * 1024,
-    # A killed member's partitions wait this long for a new owner (Kafka's client default is 45 s).
-    "session_timeout_ms": 10_000,
-    "heartbeat_interval_ms": 3_000,
-    # New partitions of a subscribed topic (or a just-created topic whose metadata had not reached
-    # this client when the group formed) are seen at the next metadata refresh: 10 s, not 5 min.
-    "metadata_max_age_ms": 10_000,
-}
 _CALLBACK_TICK_S = 0.005
-log = logging.getLogger(__name__)
-
-
-def _ours(partitions: Iterable[KafkaTopicPartition]) -> list[TopicPartition]:
-    return sorted(TopicPartition(tp.topic, tp.partition) for tp in partitions)
-
-
-def _theirs(partitions: Iterable[TopicPartition]) -> list[KafkaTopicPartition]:
-    return [KafkaTopicPartition(tp.topic, tp.partition) for tp in partitions]
 
 
 def _record(m: Any) -> Record:
@@ -101,7 +68,7 @@ class _Listener(AsyncConsumerRebalanceListener):
 
         def work() -> None:
             try:
-                callback(_ours(partitions))
+                callback(ours(partitions))
             except BaseException as exc:  # re-raised on the polling thread by KafkaPythonConsumer
                 self._consumer.callback_error = exc
             finally:
@@ -121,7 +88,7 @@ class KafkaPythonConsumer(Consumer):
         options = {**client_options(config), **CONSUMER_DEFAULTS, **tuning}
         with translated("creating a kafka-python consumer", self._servers):
             self._consumer = KafkaConsumer(group_id=group_id, isolation_level=isolation_level, **options)
-        # The private attributes used: ``_net`` by _Listener, ``_coordinator`` by kafka_python_group.
+        # The private attributes used: ``_net`` by _Listener, ``_coordinator`` by the .group workarounds.
         self.io_loop = self._consumer._net
         self.callback_error: BaseException | None = None
         # Revoked (on_revoke has run) but still listed by kafka-python until the next assignment.
@@ -149,25 +116,21 @@ class KafkaPythonConsumer(Consumer):
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
             return
-        kafka_offsets = {
-            KafkaTopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "", -1)
-            for tp, offset in offsets.items()
-        }
         with translated("committing offsets", self._servers):
-            self._consumer.commit(kafka_offsets)
+            self._consumer.commit(their_offsets(offsets))
 
     def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
         with translated("fetching committed offsets", self._servers):
             return {tp: self._consumer.committed(KafkaTopicPartition(*tp)) for tp in partitions}
 
     def assignment(self) -> list[TopicPartition]:
-        return _ours(self._consumer.assignment() - self.handed_back)
+        return ours(self._consumer.assignment() - self.handed_back)
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
-        self._consumer.pause(*_theirs(partitions))
+        self._consumer.pause(*theirs(partitions))
 
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
-        self._consumer.resume(*_theirs(partitions))
+        self._consumer.resume(*theirs(partitions))
 
     def seek(self, offsets: Mapping[TopicPartition, int]) -> None:
         with translated("seeking", self._servers):
@@ -176,7 +139,7 @@ class KafkaPythonConsumer(Consumer):
 
     def end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         with translated("fetching end offsets", self._servers):
-            ends = self._consumer.end_offsets(_theirs(partitions))
+            ends = self._consumer.end_offsets(theirs(partitions))
         return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in ends.items()}
 
     def group_metadata(self) -> Any:
@@ -189,10 +152,10 @@ class KafkaPythonConsumer(Consumer):
 
     def seek_to_beginning(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int]:
         """Assign ``partitions`` manually from their beginning (restore only); return the start offsets."""
-        theirs = _theirs(partitions)
+        client_partitions = theirs(partitions)
         with translated("assigning partitions", self._servers):
-            self._consumer.assign(theirs)
-            starts = self._consumer.beginning_offsets(theirs)
+            self._consumer.assign(client_partitions)
+            starts = self._consumer.beginning_offsets(client_partitions)
         for tp, offset in starts.items():
             self._consumer.seek(tp, offset)
         return {TopicPartition(tp.topic, tp.partition): offset for tp, offset in starts.items()}
@@ -206,73 +169,3 @@ class KafkaPythonConsumer(Consumer):
         error, self.callback_error = self.callback_error, None
         if error is not None:
             raise error
-
-
-class KafkaPythonBackend(Backend):
-    """Consumers, producers and topic creation with kafka-python."""
-
-    name = "kafka-python"
-
-    def __init__(self, config: ClientConfig) -> None:
-        self.config = config
-        self._credentials_checked = False
-
-    def consumer(
-        self,
-        group_id: str,
-        isolation_level: IsolationLevel = "read_committed",
-        group_instance_id: str | None = None,
-        **tuning: Any,
-    ):
-        self._check_credentials()
-        if group_instance_id is not None:
-            tuning = {**tuning, "group_instance_id": group_instance_id}
-        return KafkaPythonConsumer(self.config, group_id, isolation_level, **tuning)
-
-    def producer(self, transactional_id: str | None = None, **tuning: Any) -> KafkaPythonProducer:
-        self._check_credentials()
-        return KafkaPythonProducer(self.config, transactional_id, **tuning)
-
-    def _check_credentials(self) -> None:
-        """Refused SASL credentials raise AuthenticationError at once (see kafka_python_auth)."""
-        if not self._credentials_checked:
-            check_credentials(self.config, client_options(self.config))
-            self._credentials_checked = True
-
-    def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
-        specs = list(specs)
-        self._check_credentials()
-        with translated("creating topics", self.config.bootstrap_servers):
-            admin = KafkaAdminClient(**client_options(self.config))
-            try:
-                missing = [s for s in specs if s.name not in set(admin.list_topics())]
-                if missing:
-                    admin.create_topics(_new_topics(missing), wait_for_metadata=True)
-            except TopicAlreadyExistsError:
-                pass  # another instance created it between the listing and the creation
-            finally:
-                admin.close()
-
-    def read_partitions(
-        self,
-        partitions: Sequence[TopicPartition],
-        isolation_level: IsolationLevel = "read_committed",
-        timeout_s: float = 60.0,
-    ) -> Iterator[Record]:
-        self._check_credentials()
-        reader = KafkaPythonConsumer(self.config, None, isolation_level, max_poll_records=10_000)
-        try:
-            yield from read_to_end(reader, partitions, timeout_s)
-        finally:
-            reader.close()
-
-
-def _new_topics(specs: Sequence[TopicSpec]) -> dict[str, dict[str, Any]]:
-    return {
-        s.name: {
-            "num_partitions": s.partitions,
-            "replication_factor": s.replication_factor,
-            "configs": dict(s.config),
-        }
-        for s in specs
-    }

@@ -26,13 +26,7 @@ from kafka.net.selector import NetworkSelector
 
 from consumer.backends.config import ClientConfig
 from consumer.backends.errors import AuthenticationError, BrokerUnavailableError
-
-_REFUSED = (
-    kafka_errors.SaslAuthenticationFailedError,
-    kafka_errors.UnsupportedSaslMechanismError,
-    kafka_errors.IllegalSaslStateError,
-    kafka_errors.AuthorizationError,
-)
+from consumer.backends.kafka_python.errors import AUTH_ERRORS
 
 
 def _first_reachable(servers: list[str], timeout_s: float) -> str | None:
@@ -84,7 +78,7 @@ def check_credentials(config: ClientConfig, options: dict[str, Any]) -> None:
     started = time.monotonic()
     try:
         _authenticate(server, options, config.connect_timeout_s)
-    except _REFUSED as exc:
+    except AUTH_ERRORS as exc:
         raise AuthenticationError(f"the broker at {server} refused the credentials of {who}: {exc}") from exc
     except kafka_errors.KafkaConnectionError as exc:
         raise AuthenticationError(

@@ -1,32 +1,30 @@
-"""Import confluent-kafka (optional), map settings to librdkafka names, translate its errors."""
+"""Translate librdkafka errors into :mod:`consumer.backends.errors`; notice refused credentials early.
+
+>>> from confluent_kafka import KafkaError
+>>> translate(KafkaError(KafkaError.ILLEGAL_GENERATION), "committing offsets", "k1:9092")
+CommitFailedError('committing offsets failed (k1:9092): KafkaError{code=ILLEGAL_GENERATION,val=22,\
+str="Broker: Specified group generation id is not valid"}')
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Any
 
-from consumer.backends.config import ClientConfig
+from confluent_kafka import KafkaError, KafkaException
+
+from consumer.backends.client import client_error, translating
+from consumer.backends.confluent.config import admin_conf
 from consumer.backends.errors import (
     AuthenticationError,
     BackendError,
     BrokerUnavailableError,
     CommitFailedError,
-    ConfigurationError,
     ProducerFencedError,
     TransactionAbortedError,
 )
-from consumer.backends.secret import reveal
-
-try:
-    import confluent_kafka
-    from confluent_kafka import KafkaError, KafkaException
-except ImportError as exc:  # the `fast` extra is optional
-    raise ConfigurationError(
-        "backend 'confluent' needs confluent-kafka: pip install 'customer-segmenter[fast]'"
-    ) from exc
 
 logger = logging.getLogger(__name__)
 AUTH_CODES = frozenset(
@@ -51,53 +49,33 @@ _COMMIT = frozenset(
 )
 _FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH})
 _PROBE_SLICE_S = 0.25
-_ADMIN_KEYS = frozenset({"bootstrap.servers", "client.id", "security.protocol", "logger"})
-_SSL_FILES = {"ssl_cafile": "ssl.ca.location", "ssl_certfile": "ssl.certificate.location"}
-
-
-def client_conf(config: ClientConfig) -> dict[str, Any]:
-    """librdkafka settings for ``config`` (``extra`` wins over the mapped names)."""
-    conf: dict[str, Any] = {
-        "bootstrap.servers": config.bootstrap_servers,
-        "client.id": config.client_id,
-        "security.protocol": config.security_protocol.lower(),
-        # librdkafka's own log lines go through `logging` instead of straight to stderr.
-        "logger": logging.getLogger("librdkafka"),
-    }
-    if config.uses_sasl:
-        conf.update({"sasl.mechanism": config.sasl_mechanism})
-        conf.update({"sasl.username": config.sasl_username, "sasl.password": reveal(config.sasl_password)})
-    for name, key in {**_SSL_FILES, "ssl_keyfile": "ssl.key.location"}.items():
-        if getattr(config, name) is not None:
-            conf[key] = getattr(config, name)
-    conf.update(config.extra)
-    return conf
 
 
 def translate(error: Any, what: str, servers: str) -> BackendError:
-    """The :mod:`consumer.backends.errors` exception for a librdkafka ``KafkaError``."""
+    """The :mod:`consumer.backends.errors` exception for a librdkafka ``KafkaError`` or ``KafkaException``."""
+    if isinstance(error, KafkaException) and error.args:
+        error = error.args[0]
+    return client_error(_kind(error), what, servers, error)
+
+
+def _kind(error: Any) -> type[BackendError]:
     code = error.code() if isinstance(error, KafkaError) else None
-    detail = f"{what} failed ({servers}): {error}"
     if code in AUTH_CODES:
-        return AuthenticationError(f"{what}: the broker refused the credentials ({servers}): {error}")
+        return AuthenticationError
     if code in _FENCED:
-        return ProducerFencedError(detail)
+        return ProducerFencedError
     if code in _COMMIT:
-        return CommitFailedError(detail)
+        return CommitFailedError
     if isinstance(error, KafkaError) and error.txn_requires_abort():
-        return TransactionAbortedError(detail)
+        return TransactionAbortedError
     if code in _UNAVAILABLE:
-        return BrokerUnavailableError(f"{what}: no broker answered at {servers}: {error}")
-    return BackendError(detail)
+        return BrokerUnavailableError
+    return BackendError
 
 
-@contextmanager
-def translated(what: str, servers: str) -> Iterator[None]:
+def translated(what: str, servers: str) -> AbstractContextManager[None]:
     """Re-raise librdkafka exceptions inside the block as :class:`BackendError` subclasses."""
-    try:
-        yield
-    except KafkaException as exc:
-        raise translate(exc.args[0] if exc.args else exc, what, servers) from exc
+    return translating(KafkaException, translate, what, servers)
 
 
 class ErrorWatch:
@@ -149,9 +127,5 @@ class ErrorWatch:
         """
         from confluent_kafka.admin import AdminClient
 
-        admin_conf = {k: v for k, v in conf.items() if k in _ADMIN_KEYS or k.startswith(("sasl.", "ssl."))}
-        admin = AdminClient({**admin_conf, "error_cb": self})
+        admin = AdminClient({**admin_conf(conf), "error_cb": self})
         self.check_reachable(admin, timeout_s, lambda: admin.poll(0))
-
-
-__all__ = ["ErrorWatch", "client_conf", "confluent_kafka", "translate", "translated"]
