@@ -15,6 +15,7 @@ import os
 import sys
 
 from consumer.backends.secret import RedactingFilter
+from consumer.settings import LOGGING, add_settings
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -52,10 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     module_name, help_ = COMMANDS[name]
     module = importlib.import_module(module_name)
     parser = argparse.ArgumentParser(prog=f"segmenter {name}", description=help_)
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), help="text or json [env SEGMENTER_LOG_FORMAT]"
-    )
+    add_settings(parser, LOGGING)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
     configure_logging(args.log_level, args.log_format)
