@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -205,6 +206,17 @@ def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) 
             if s.choices and default is not None and default not in s.choices:
                 parser.error(f"{s.env}={default!r} is not one of {', '.join(s.choices)}")
             parser.add_argument(s.flag, default=default, type=_typed(s), choices=s.choices, help=help_text(s))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps help lines without splitting ``[env NAME]`` or a hyphenated value across two lines.
+
+    So ``segmenter consume --help | grep SEGMENTER_`` finds each option's variable whole.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split()).replace("[env ", "[env\0")
+        return [line.replace("\0", " ") for line in textwrap.wrap(text, width, break_on_hyphens=False)]
 
 
 def help_text(s: Setting) -> str:
