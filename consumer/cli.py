@@ -9,31 +9,23 @@ import os
 import sys
 import threading
 
-from consumer.settings import ADMISSION, CONNECTION, SCORER, TOPICS, add_settings, client_config, min_event_ms
+from consumer.settings import CONSUME, TOPICS, add_settings, build, client_config, min_event_ms
 
 log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, CONNECTION, TOPICS, SCORER, ADMISSION)
-    parser.add_argument(
-        "--exactly-once", action="store_true", help="Kafka transactions (output+state+offsets)"
+    add_settings(parser, *CONSUME)
+
+
+def runner_settings(args: argparse.Namespace):
+    """The runner's settings: every option of ``CONSUME`` that names a ``RunnerSettings`` field."""
+    from consumer.processor import Topics
+    from consumer.runner import RunnerSettings
+
+    return build(
+        RunnerSettings, args, *CONSUME, topics=build(Topics, args, TOPICS), min_event_ms=args.min_event_ms
     )
-    parser.add_argument("--emit-only-on-change", action="store_true", help="publish only changed segments")
-    parser.add_argument("--exit-when-idle", action="store_true", help="stop once the input is consumed")
-    parser.add_argument(
-        "--static-membership", action="store_true",
-        help="join as static member --instance-id (unique per instance): a restart takes its partitions "
-        "back at once; a stopped instance's partitions wait for it up to the session timeout (10 s)",
-    )  # fmt: skip
-    parser.add_argument("--source", help="file:PATH or - : score a JSON-lines file with no broker")
-    parser.add_argument("--sink", default="-", help="with --source: file:PATH or - (stdout)")
-    parser.add_argument("--dead-letters", help="with --source: file:PATH for dead letters")
-    parser.add_argument(
-        "--model", choices=("kmeans", "river"), default="kmeans",
-        help="kmeans: the saved pipeline; river: online KMeans seeded from it, learning as it scores",
-    )  # fmt: skip
-    parser.add_argument("--river-learning-rate", type=float, default=0.005, help="step of a centre per row")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,26 +96,10 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         make_backend,
     )
     from consumer.http import MetricsServer, Readiness
-    from consumer.processor import Topics
-    from consumer.runner import RunnerSettings, ScorerRunner, install_sigterm
+    from consumer.runner import ScorerRunner, install_sigterm
     from consumer.state_restore import RestoreRefusedError
 
-    settings = RunnerSettings(
-        group_id=args.group_id,
-        topics=Topics(args.input_topic, args.output_topic, args.dlq_topic, args.changelog_topic),
-        partitions=args.partitions,
-        batch_size=args.batch_size,
-        exactly_once=args.exactly_once,
-        instance_id=args.instance_id,
-        emit_only_on_change=args.emit_only_on_change,
-        exit_when_idle=args.exit_when_idle,
-        static_membership=args.static_membership,
-        drift_window=args.drift_window,
-        allow_keyless=args.allow_keyless,
-        min_event_ms=args.min_event_ms,
-        strict_restore=args.strict_restore,
-        reset_state=args.reset_state,
-    )
+    settings = runner_settings(args)
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
     readiness = Readiness()
     runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness)

@@ -16,9 +16,10 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from consumer.settings import CONNECTION, TOPICS, add_settings, client_config
+from consumer.settings import REPLAY, REPLAY_OPTIONS, add_settings, build, client_config
 from model.events import encode_event
 
 log = logging.getLogger(__name__)
@@ -102,25 +103,32 @@ def replay(producer, topic: str, records, *, rate: float = 0.0, limit: int | Non
     return sent
 
 
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What to send and how fast: the ``REPLAY`` table's options (consumer/settings.py)."""
+
+    dataset: str = "cdnow"
+    rate: float = 0.0
+    limit: int | None = None
+    invalid_every: int = 0
+    seed: int = 7
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, CONNECTION, TOPICS)
-    parser.add_argument("--dataset", default="cdnow", help="cdnow | synthetic:N | file:PATH")
-    parser.add_argument("--rate", type=float, default=0.0, help="events per second (0 = as fast as possible)")
-    parser.add_argument("--limit", type=int, help="send at most this many records")
-    parser.add_argument("--invalid-every", type=int, default=0, help="a malformed event after every K")
-    parser.add_argument("--seed", type=int, default=7, help="seed of synthetic datasets")
+    add_settings(parser, *REPLAY_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
     from consumer.backends import TopicSpec, make_backend
 
+    options = build(ReplayOptions, args, REPLAY)
     backend = make_backend(args.client, client_config(args, "segmenter-replay"))
     backend.ensure_topics([TopicSpec(args.input_topic, args.partitions)])
-    records = with_invalid(dataset_records(args.dataset, args.seed), args.invalid_every)
+    records = with_invalid(dataset_records(options.dataset, options.seed), options.invalid_every)
     started = time.monotonic()
     with backend.producer() as producer:
-        sent = replay(producer, args.input_topic, records, rate=args.rate, limit=args.limit)
+        sent = replay(producer, args.input_topic, records, rate=options.rate, limit=options.limit)
     seconds = time.monotonic() - started
-    log.info("replayed %d records of %s to %s in %.1fs", sent, args.dataset, args.input_topic, seconds)
+    log.info("replayed %d records of %s to %s in %.1fs", sent, options.dataset, args.input_topic, seconds)
     print(f"sent={sent} topic={args.input_topic} seconds={seconds:.1f}")
     return 0

@@ -1,31 +1,60 @@
-"""Every setting of `segmenter consume` / `segmenter replay`, with its flag and environment variable.
+"""Every option of `segmenter consume` / `segmenter replay`, with its flag and environment variable.
 
-One table, so the flags, the environment names (used by docker-compose and Kubernetes manifests) and
-the README cannot drift apart. A flag beats its environment variable, which beats the default.
+One table per concern (tuples of :class:`Setting`); ``CONSUME`` and ``REPLAY_OPTIONS`` list the
+tables each command takes, ``LOGGING`` is taken by every command, and ``serve``'s own table is
+``deploy.web.serve.WEB``. From the tables come the parser (:func:`add_settings`: each option's help
+ends with its default and ``[env NAME]``), the settings objects (:func:`build` fills a dataclass's
+fields from the parsed options by name) and the README's settings table
+(``python -m deploy.settings_table``), so flags, environment names (used by docker-compose and
+Kubernetes manifests) and documentation cannot drift apart. A flag beats its environment variable,
+which beats the default.
 The SASL password is parsed into a :class:`~consumer.backends.secret.Secret`, so the parsed arguments
-can be printed or logged without showing it.
+can be printed or logged without showing it; the model key is never an option (only the path of its
+file is), it is read by :func:`model.signing.resolve_model_key` into a ``ModelKey`` that hides itself.
 ``KAFKA_BOOTSTRAP_SERVERS`` is also honoured, as the test fixtures and local-kafka.sh print it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from consumer.backends.config import ClientConfig
+from consumer.backends.config import SASL_MECHANISMS, SECURITY_PROTOCOLS, ClientConfig
 from consumer.backends.secret import Secret
 
 
 @dataclass(frozen=True)
 class Setting:
+    """One option: ``--flag``, its environment variable, default, help and type.
+
+    ``type`` is ``bool`` for a switch (the flag, or a true environment value, turns it on);
+    ``choices`` limits the values (flag and environment alike); ``field`` names the settings-object
+    field it fills (see :func:`build`) when that is not the flag's name (``--dlq-topic`` -> ``dlq_topic``).
+    """
+
     flag: str
     env: str
     default: Any
     help: str
-    type: type = str
+    type: Callable[[str], Any] = str
+    choices: tuple[str, ...] | None = None
+    field: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """The attribute of the parsed namespace: ``--batch-size`` -> ``batch_size``."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    @property
+    def target(self) -> str:
+        """The settings-object field this option fills."""
+        return self.field or self.dest
 
 
 # The key that signs artifacts; SEGMENTER_MODEL_KEY (the key itself) is read when no file is given.
@@ -37,14 +66,21 @@ MODEL_KEY_FILE = Setting(
 )
 CONNECTION = (
     Setting("--bootstrap-servers", "SEGMENTER_BOOTSTRAP_SERVERS", "127.0.0.1:19092", "Kafka host:port list"),
-    Setting("--client", "SEGMENTER_CLIENT", "kafka-python", "kafka-python | confluent"),
+    Setting(
+        "--client",
+        "SEGMENTER_CLIENT",
+        "kafka-python",
+        "Kafka client library (confluent: librdkafka, the `fast` extra)",
+        choices=("kafka-python", "confluent"),
+    ),
     Setting(
         "--security-protocol",
         "SEGMENTER_SECURITY_PROTOCOL",
         "PLAINTEXT",
-        "PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL",
+        "how to talk to the brokers",
+        choices=SECURITY_PROTOCOLS,
     ),
-    Setting("--sasl-mechanism", "SEGMENTER_SASL_MECHANISM", None, "PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512"),
+    Setting("--sasl-mechanism", "SEGMENTER_SASL_MECHANISM", None, "SASL mechanism", choices=SASL_MECHANISMS),
     Setting("--sasl-username", "SEGMENTER_SASL_USERNAME", None, "SASL user"),
     Setting(
         "--sasl-password", "SEGMENTER_SASL_PASSWORD", None, "SASL password (prefer the environment)", Secret
@@ -53,15 +89,17 @@ CONNECTION = (
     Setting("--ssl-certfile", "SEGMENTER_SSL_CERTFILE", None, "client certificate (PEM)"),
     Setting("--ssl-keyfile", "SEGMENTER_SSL_KEYFILE", None, "client key (PEM)"),
 )
+# ``field``: the consumer.processor.Topics field each topic fills.
 TOPICS = (
-    Setting("--input-topic", "SEGMENTER_INPUT_TOPIC", "customer-events", "events in, keyed by customer id"),
-    Setting("--output-topic", "SEGMENTER_OUTPUT_TOPIC", "customer-segments", "segment updates (compacted)"),
-    Setting("--dlq-topic", "SEGMENTER_DLQ_TOPIC", "customer-events-dlq", "dead letters"),
-    Setting(
-        "--changelog-topic", "SEGMENTER_CHANGELOG_TOPIC", "customer-segmenter-state", "state (compacted)"
-    ),
+    Setting("--input-topic", "SEGMENTER_INPUT_TOPIC", "customer-events", "events in, keyed by customer id",
+            field="input"),
+    Setting("--output-topic", "SEGMENTER_OUTPUT_TOPIC", "customer-segments", "segment updates (compacted)",
+            field="output"),
+    Setting("--dlq-topic", "SEGMENTER_DLQ_TOPIC", "customer-events-dlq", "dead letters", field="dead_letter"),
+    Setting("--changelog-topic", "SEGMENTER_CHANGELOG_TOPIC", "customer-segmenter-state", "state (compacted)",
+            field="changelog"),
     Setting("--partitions", "SEGMENTER_PARTITIONS", 3, "partitions of topics created if missing", int),
-)
+)  # fmt: skip
 SCORER = (
     Setting("--group-id", "SEGMENTER_GROUP_ID", "customer-segmenter", "consumer group"),
     Setting(
@@ -99,11 +137,60 @@ ADMISSION = (
     ),
 )
 
+DELIVERY = (
+    Setting("--exactly-once", "SEGMENTER_EXACTLY_ONCE", False,
+            "Kafka transactions (output+state+offsets)", bool),
+    Setting("--emit-only-on-change", "SEGMENTER_EMIT_ONLY_ON_CHANGE", False,
+            "publish only changed segments", bool),
+    Setting("--exit-when-idle", "SEGMENTER_EXIT_WHEN_IDLE", False, "stop once the input is consumed", bool),
+    Setting(
+        "--static-membership", "SEGMENTER_STATIC_MEMBERSHIP", False,
+        "join as static member --instance-id (unique per instance): a restart takes its partitions "
+        "back at once; a stopped instance's partitions wait for it up to the session timeout (10 s)", bool,
+    ),
+)  # fmt: skip
+FILE_MODE = (
+    Setting("--source", "SEGMENTER_SOURCE", None, "file:PATH or - : score a JSON-lines file with no broker"),
+    Setting("--sink", "SEGMENTER_SINK", "-", "with --source: file:PATH or - (stdout)"),
+    Setting("--dead-letters", "SEGMENTER_DEAD_LETTERS", None, "with --source: file:PATH for dead letters"),
+)
+LEARNING = (
+    Setting(
+        "--model", "SEGMENTER_MODEL", "kmeans",
+        "kmeans: the saved pipeline; river: online KMeans seeded from it, learning as it scores",
+        choices=("kmeans", "river"),
+    ),
+    Setting("--river-learning-rate", "SEGMENTER_RIVER_LEARNING_RATE", 0.005,
+            "with --model river: step of a centre per row", float),
+)  # fmt: skip
+REPLAY = (
+    Setting("--dataset", "SEGMENTER_REPLAY_DATASET", "cdnow", "cdnow | synthetic:N | file:PATH"),
+    Setting("--rate", "SEGMENTER_REPLAY_RATE", 0.0, "events per second (0 = as fast as possible)", float),
+    Setting("--limit", "SEGMENTER_REPLAY_LIMIT", None, "send at most this many records", int),
+    Setting("--invalid-every", "SEGMENTER_REPLAY_INVALID_EVERY", 0,
+            "a malformed event after every K (0 = never)", int),
+    Setting("--seed", "SEGMENTER_REPLAY_SEED", 7, "seed of synthetic datasets", int),
+)  # fmt: skip
+# Taken by every command (deploy/cli.py).
+LOGGING = (
+    Setting("--log-level", "SEGMENTER_LOG_LEVEL", "INFO", "logging level (DEBUG, INFO, WARNING, ERROR)"),
+    Setting("--log-format", "SEGMENTER_LOG_FORMAT", "text", "one text line or one JSON object per record",
+            choices=("text", "json")),
+)  # fmt: skip
+
+# The tables of each command, in --help order.
+CONSUME = (CONNECTION, TOPICS, SCORER, ADMISSION, DELIVERY, FILE_MODE, LEARNING)
+REPLAY_OPTIONS = (CONNECTION, TOPICS, REPLAY)
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
 
 def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) -> None:
+    """Add each setting's flag; its default comes from its environment variable, else the table.
+
+    An environment value outside the setting's choices, or not a switch value for a switch, is a
+    usage error (exit 2) that names the variable.
+    """
     for group in groups:
         for s in group:
             default = os.environ.get(s.env, s.default)
@@ -114,9 +201,73 @@ def add_settings(parser: argparse.ArgumentParser, *groups: tuple[Setting, ...]) 
                     on = _switch(s.env, default)
                 except ValueError as error:
                     parser.error(str(error))
-                parser.add_argument(s.flag, action="store_true", default=on, help=f"{s.help} [env {s.env}]")
+                parser.add_argument(s.flag, action="store_true", default=on, help=help_text(s))
                 continue
-            parser.add_argument(s.flag, default=default, type=s.type, help=f"{s.help} [env {s.env}]")
+            if s.choices and default is not None and default not in s.choices:
+                parser.error(f"{s.env}={default!r} is not one of {', '.join(s.choices)}")
+            parser.add_argument(s.flag, default=default, type=_typed(s), choices=s.choices, help=help_text(s))
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps help lines without splitting ``[env NAME]`` or a hyphenated value across two lines.
+
+    So ``segmenter consume --help | grep SEGMENTER_`` finds each option's variable whole.
+    """
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        text = " ".join(text.split()).replace("[env ", "[env\0")
+        return [line.replace("\0", " ") for line in textwrap.wrap(text, width, break_on_hyphens=False)]
+
+
+def help_text(s: Setting) -> str:
+    """The option's help, its default (when it has one) and its environment variable.
+
+    >>> help_text(Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int))
+    'max records per poll (default: 2000) [env SEGMENTER_BATCH_SIZE]'
+    >>> help_text(Setting("--exactly-once", "SEGMENTER_EXACTLY_ONCE", False, "transactions", bool))
+    'transactions [env SEGMENTER_EXACTLY_ONCE]'
+    """
+    shown = "" if s.default is None or s.type is bool else f" (default: {s.default})"
+    return f"{s.help}{shown} [env {s.env}]".replace("%", "%%")  # argparse %-formats help
+
+
+def _typed(s: Setting) -> Callable[[str], Any]:
+    """``s.type``, whose error names the environment variable too (the value may have come from it)."""
+
+    def convert(text: str) -> Any:
+        try:
+            return s.type(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"invalid {getattr(s.type, '__name__', 'value')} value {text!r} (from {s.flag} or {s.env})"
+            ) from None
+
+    convert.__name__ = getattr(s.type, "__name__", "value")
+    return convert
+
+
+def build(cls: type, args: argparse.Namespace, *groups: tuple[Setting, ...], **derived: Any) -> Any:
+    """An instance of dataclass ``cls`` whose fields are filled from the parsed options by name.
+
+    Each setting of ``groups`` whose :attr:`Setting.target` is a field of ``cls`` fills it; ``derived``
+    gives the fields computed from several options (a field given twice is an error). Fields neither
+    fill keep their defaults.
+
+    >>> @dataclass
+    ... class Batch:
+    ...     batch_size: int = 1
+    ...     label: str = ""
+    >>> table = (Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records", int),
+    ...          Setting("--group-id", "SEGMENTER_GROUP_ID", "g", "not a field of Batch"))
+    >>> build(Batch, argparse.Namespace(batch_size=5, group_id="g"), table, label="x")
+    Batch(batch_size=5, label='x')
+    """
+    names = {f.name for f in dataclasses.fields(cls)}
+    values = {s.target: getattr(args, s.dest) for group in groups for s in group if s.target in names}
+    twice = values.keys() & derived.keys()
+    if twice:
+        raise TypeError(f"{cls.__name__} fields both in the tables and derived: {sorted(twice)}")
+    return cls(**values, **derived)
 
 
 def min_event_ms(text: str) -> int | None:
@@ -146,14 +297,4 @@ def _switch(env: str, value: object) -> bool:
 
 
 def client_config(args: argparse.Namespace, client_id: str) -> ClientConfig:
-    return ClientConfig(
-        bootstrap_servers=args.bootstrap_servers,
-        security_protocol=args.security_protocol,
-        sasl_mechanism=args.sasl_mechanism,
-        sasl_username=args.sasl_username,
-        sasl_password=args.sasl_password,
-        ssl_cafile=args.ssl_cafile,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
-        client_id=client_id,
-    )
+    return build(ClientConfig, args, CONNECTION, client_id=client_id)

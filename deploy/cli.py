@@ -13,8 +13,10 @@ import json
 import logging
 import os
 import sys
+from types import ModuleType
 
 from consumer.backends.secret import RedactingFilter
+from consumer.settings import LOGGING, HelpFormatter, add_settings
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,6 +42,21 @@ def _top_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_parser(name: str) -> tuple[ModuleType, argparse.ArgumentParser]:
+    """The module of ``segmenter NAME`` and its parser (the logging options, then the command's own).
+
+    Built under the current environment: each option's default is its environment variable's value.
+    """
+    module_name, help_ = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(
+        prog=f"segmenter {name}", description=help_, formatter_class=HelpFormatter
+    )
+    add_settings(parser, LOGGING)
+    module.add_arguments(parser)
+    return module, parser
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
@@ -49,14 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] not in COMMANDS:
         top.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
     name, rest = argv[0], argv[1:]
-    module_name, help_ = COMMANDS[name]
-    module = importlib.import_module(module_name)
-    parser = argparse.ArgumentParser(prog=f"segmenter {name}", description=help_)
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
-    parser.add_argument(
-        "--log-format", choices=("text", "json"), help="text or json [env SEGMENTER_LOG_FORMAT]"
-    )
-    module.add_arguments(parser)
+    module, parser = command_parser(name)
     args = parser.parse_args(rest)
     configure_logging(args.log_level, args.log_format)
     return int(module.run(args) or 0)

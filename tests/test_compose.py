@@ -26,7 +26,7 @@ SERVICES = COMPOSE["services"]
 SEGMENTER = {name: s for name, s in SERVICES.items() if s.get("image", "").startswith("customer-segmenter")}
 DECLARED_ENV = {
     s.env
-    for group in (consumer_settings.CONNECTION, consumer_settings.TOPICS, consumer_settings.SCORER, serve.WEB)
+    for group in (*consumer_settings.CONSUME, *consumer_settings.REPLAY_OPTIONS, serve.WEB)
     for s in group
 }
 

@@ -65,14 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def server_environment(args: argparse.Namespace, base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment gunicorn and its workers run with."""
     env = dict(os.environ if base is None else base)
+    # Every SEGMENTER_WEB_* option, as gunicorn_conf.py reads it; the paths below are made absolute.
+    env |= {s.env: str(getattr(args, s.dest)) for s in WEB if s.env.startswith("SEGMENTER_WEB_")}
     env |= {
         "SEGMENTER_MODEL_DIR": str(Path(args.model_dir).resolve()),
-        "SEGMENTER_WEB_BIND": args.bind,
-        "SEGMENTER_WEB_WORKERS": str(args.workers),
-        "SEGMENTER_WEB_THREADS": str(args.threads),
-        "SEGMENTER_WEB_HEADER_TIMEOUT": str(args.header_timeout),
-        "SEGMENTER_WEB_TIMEOUT": str(args.timeout),
-        "SEGMENTER_WEB_ACCESS_LOG": args.access_log,
         "SEGMENTER_LOG_LEVEL": getattr(args, "log_level", "INFO"),
     }
     if getattr(args, "model_key_file", None):  # the workers read the key from the same file
