@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from deploy.cli import main
-from model.artifact import MANIFEST_FILE, MODEL_FILE
+from model.artifact import MANIFEST_FILE
 from model.events import encode_event
 from model.synthetic import synthetic_events
 from training.sources import load_table, random_holdout
@@ -90,8 +90,11 @@ def test_ten_percent_bad_lines_stop_training_with_counts_by_reason(tmp_path):
     done = segmenter("--events", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "m"), *FAST)
     assert done.returncode == 2
     line = error_line(done.stderr)
-    assert "--max-invalid-share" in line and "1%" in line
-    assert "not_json" in line and "missing_field" in line and "unknown_type" in line
+    assert "--max-invalid-share" in line
+    assert "1%" in line
+    assert "not_json" in line
+    assert "missing_field" in line
+    assert "unknown_type" in line
     assert not (tmp_path / "m").exists()
 
 
@@ -100,7 +103,8 @@ def test_one_bad_line_at_the_end_is_skipped_counted_and_printed(tmp_path, capsys
     out = tmp_path / "m"
     assert main(["train", "--events", str(tmp_path / "e.jsonl"), "--out", str(out), *FAST]) == 0
     printed = capsys.readouterr().out
-    assert "invalid    1 of" in printed and "not_json 1" in printed, printed
+    assert "invalid    1 of" in printed, printed
+    assert "not_json 1" in printed, printed
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["data"]["invalid_events"] == {"lines": lines, "skipped": 1, "by_reason": {"not_json": 1}}
 
@@ -123,7 +127,8 @@ def test_too_few_customers_are_refused_up_front_saying_how_many_are_needed(tmp_p
     done = segmenter(*table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"))
     assert done.returncode == 2
     line = error_line(done.stderr)
-    assert "3 customers" in line and "--k-max 8 needs at least 40" in line, line
+    assert "3 customers" in line, line
+    assert "--k-max 8 needs at least 40" in line, line
     assert "n_samples" not in line
 
 
@@ -133,7 +138,8 @@ def test_one_or_two_customers_get_our_words_not_sklearns(tmp_path, caplog, custo
     argv = ["train", *table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), "--k-max", "2"]
     with caplog.at_level(logging.ERROR):
         assert main(argv) == 2
-    assert f"{customers} customer" in caplog.text and "needs at least 10" in caplog.text
+    assert f"{customers} customer" in caplog.text
+    assert "needs at least 10" in caplog.text
     assert "no usable feature" not in caplog.text
 
 
@@ -143,15 +149,18 @@ def test_small_data_skips_hdbscan_with_a_note_and_the_report_shows_it_and_impute
     summary = train(data, tmp_path / "m", TrainOptions(k_max=2, stability_rounds=2))
     manifest = json.loads((tmp_path / "m" / MANIFEST_FILE).read_text())
     rows = {row["algorithm"]: row for row in manifest["algorithm_comparison"]}
-    assert "skipped" in rows["hdbscan"]["note"] and "50" in rows["hdbscan"]["note"]
+    assert "skipped" in rows["hdbscan"]["note"]
+    assert "50" in rows["hdbscan"]["note"]
     assert rows["kmeans"]["n_clusters"] == 2
     imputed = summary["imputed"]
     assert imputed["fees"]["count"] + data.frame.index[1:4].isin(list(data.holdout_ids)).sum() == 3
-    assert imputed["fees"]["with"] == "median" and imputed["plan"]["with"] == "'missing'"
+    assert imputed["fees"]["with"] == "median"
+    assert imputed["plan"]["with"] == "'missing'"
     assert "visits" not in imputed
     assert manifest["imputed"] == imputed
     report = (tmp_path / "m" / "report.html").read_text()
-    assert "Imputed values" in report and "median" in report
+    assert "Imputed values" in report
+    assert "median" in report
     assert "skipped" in report
 
 
@@ -174,7 +183,8 @@ def test_an_unwritable_out_is_refused_before_any_work(tmp_path, caplog):
     argv = ["train", *table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "file" / "m"), *FAST]
     with caplog.at_level(logging.INFO):
         assert main(argv) == 2
-    assert "cannot write" in caplog.text and str(tmp_path / "file") in caplog.text
+    assert "cannot write" in caplog.text
+    assert str(tmp_path / "file") in caplog.text
     assert "step preprocess" not in caplog.text
 
 
@@ -185,13 +195,15 @@ def test_a_different_model_is_replaced_only_with_force_and_the_same_one_freely(t
     assert main(argv) == 0
     first = json.loads((out / MANIFEST_FILE).read_text())
     assert main(argv) == 0, "the same run again trains the same model: nothing to protect"
-    assert json.loads((out / MANIFEST_FILE).read_text())["model_sha256"] == first["model_sha256"]
+    second = json.loads((out / MANIFEST_FILE).read_text())
+    assert second["model_sha256"] == first["model_sha256"]
     caplog.clear()
     with caplog.at_level(logging.INFO):
         assert main([*argv, "--seed", "7"]) == 2
-    assert first["model_id"] in caplog.text and "--force" in caplog.text
+    assert second["model_id"] in caplog.text
+    assert "--force" in caplog.text
     assert "step preprocess" not in caplog.text, "refused before any work"
-    assert json.loads((out / MANIFEST_FILE).read_text())["model_id"] == first["model_id"]
+    assert json.loads((out / MANIFEST_FILE).read_text())["model_id"] == second["model_id"]
     assert main([*argv, "--seed", "7", "--force"]) == 0
     assert json.loads((out / MANIFEST_FILE).read_text())["seed"] == 7
 
@@ -214,7 +226,8 @@ def test_a_failed_held_out_check_exits_1_and_writes_nothing(tmp_path):
     done = segmenter(*table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), "--k-max", "2")
     assert done.returncode == 1
     line = error_line(done.stderr)
-    assert "held-out" in line and "nothing written" in line, line
+    assert "held-out" in line, line
+    assert "nothing written" in line, line
     assert not (tmp_path / "m").exists()
 
 
@@ -226,7 +239,9 @@ def test_imputed_values_are_printed_per_column(tmp_path, capsys):
     assert main(["train", *table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), *FAST]) == 0
     printed = capsys.readouterr().out
     imputed = next(line for line in printed.splitlines() if line.startswith("imputed"))
-    assert "fees" in imputed and "median" in imputed and "visits" not in imputed, printed
+    assert "fees" in imputed, printed
+    assert "median" in imputed, printed
+    assert "visits" not in imputed, printed
 
 
 def test_a_semicolon_separated_csv_is_read(tmp_path):
@@ -254,7 +269,8 @@ def test_no_rows_says_0_rows(tmp_path, caplog, kind):
         source = ["--events", str(tmp_path / "e.jsonl")]
     with caplog.at_level(logging.ERROR):
         assert main(["train", *source, "--out", str(tmp_path / "m"), *FAST]) == 2
-    assert "0 rows" in caplog.text and "entirely missing" not in caplog.text, caplog.text
+    assert "0 rows" in caplog.text, caplog.text
+    assert "entirely missing" not in caplog.text, caplog.text
 
 
 # --- 3. Ctrl-C and tracebacks -------------------------------------------------------------------
@@ -289,4 +305,4 @@ def test_a_traceback_is_logged_only_at_debug(tmp_path, caplog):
         assert main(["train", *argv]) == 2
         assert main(["train", "--log-level", "DEBUG", *argv]) == 2
     failures = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert [r.exc_info is not None for r in failures] == [False, True]
+    assert [bool(r.exc_info) for r in failures] == [False, True]
