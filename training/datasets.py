@@ -99,7 +99,7 @@ class InvalidLines:
             return
         counted = f"{'' if final else 'at least '}{self.skipped:,} of {lines:,}"
         raise TooManyInvalidEventsError(
-            f"{path}: {counted} lines are invalid events ({self.skipped / lines:.1%}), more than "
+            f"{path}: {counted} lines are invalid events ({self.skipped / lines:.2%}), more than "
             f"--max-invalid-share {100 * self.max_share:g}% allows: {self.counts()}; the first: "
             f"{self.first.problem if self.first else '?'}"
         )
