@@ -111,10 +111,10 @@ def test_jsonl_round_trip(tmp_path, synthetic):
 
 
 BAD_FILE = (
-    b'{"event_id": "a", "customer_id": "c", "type": "visit", "ts": 1000000000000}\n'
+    b'{"event_id": "a", "customer_id": "c", "type": "visit", "ts": 1704067200000}\n'
     b"\xff\n"
     b"\n"
-    b'{"event_id": "b", "customer_id": "c", "type": "purchase", "ts": 1000000000000}\n'
+    b'{"event_id": "b", "customer_id": "c", "type": "purchase", "ts": 1704067200000}\n'
     b"not json\n"
     b'{"event_id": "c", "customer_id": "c", "type": "visit", "ts": "1997-01-01"}\n'
 )

@@ -10,25 +10,36 @@ Examples::
 With a key in ``SEGMENTER_MODEL_KEY`` (or a file named by ``--model-key-file``) the artifact is signed
 (``model.sig``), and scorers and the web app configured with the same key load only signed artifacts.
 
-Exit codes: 0 trained and validated; 1 trained, but a held-out segment fell below ``--min-share``
-(the artifact is written; look at the report before deploying it); 2 bad input.
+Invalid lines of a JSONL file (the events the stream dead-letters) are skipped and counted by reason;
+more than ``--max-invalid-share`` of the lines (default 1%) stops training. ``--out`` is checked before
+any work: it must be a writable directory, and one that already holds a different model is replaced
+only with ``--force`` (the same run again, which trains the same model, may replace it).
+
+Exit codes: 0 trained and validated; 1 a held-out segment fell below ``--min-share`` (nothing is
+written); 2 bad input or settings (one line; the traceback only with ``--log-level DEBUG``);
+130 interrupted (Ctrl-C / SIGINT).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import TextIO
 
+from model.artifact import MANIFEST_FILE, MODEL_FILE
 from model.errors import SegmenterError
 from model.pipeline import CENTROID_ALGORITHMS
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["add_arguments", "format_summary", "run"]
+__all__ = ["EXIT_HOLDOUT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "add_arguments", "format_summary", "run"]
+
+EXIT_HOLDOUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--table", metavar="PATH.csv", help="customer table, one row per customer (needs --spec)"
     )
     parser.add_argument("--spec", metavar="SPEC.json", help="FeatureSpec JSON declaring the table's columns")
-    parser.add_argument("--out", required=True, metavar="DIR", help="model directory to write")
+    parser.add_argument(
+        "--out", required=True, metavar="DIR",
+        help="model directory to write (checked before any work; created if absent)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--force", action="store_true",
+        help="replace a different model already in --out (without it, only the same model is replaced)",
+    )  # fmt: skip
     parser.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
     parser.add_argument("--k-max", type=int, default=8, help="largest k tried (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for every step (default 0)")
@@ -53,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--holdout-share", type=float, default=0.1, help="share of customers held out for JSONL/table input"
     )
+    parser.add_argument(
+        "--max-invalid-share", type=float, default=0.01, metavar="SHARE",
+        help="JSONL input: invalid lines are skipped and counted by reason (as the stream dead-letters "
+        "them); stop when more than this share of the lines are invalid (default 0.01 = 1%%)",
+    )  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument(
         "--model-key-file",
@@ -70,10 +93,83 @@ def _options(args: argparse.Namespace):
         raise ValueError(f"need 2 <= --k-min <= --k-max, got {args.k_min} and {args.k_max}")
     if not 0 < args.min_share < 1 or not 0 <= args.holdout_share < 1:
         raise ValueError(f"--min-share {args.min_share} / --holdout-share {args.holdout_share} out of range")
+    if not 0 <= args.max_invalid_share <= 1:
+        raise ValueError(f"--max-invalid-share must be between 0 and 1, got {args.max_invalid_share}")
     return TrainOptions(
         k_min=args.k_min, k_max=args.k_max, algorithm=args.algorithm, seed=args.seed,
-        min_share=args.min_share, report=not args.no_report,
+        min_share=args.min_share, report=not args.no_report, replace=args.force,
     )  # fmt: skip
+
+
+def _source(args: argparse.Namespace) -> str:
+    """What ``TrainingData.description["source"]`` will say for these arguments."""
+    return str(args.table) if args.table else str(args.events)
+
+
+def _differences(manifest: dict, args: argparse.Namespace, options) -> list[str]:
+    """How the model in ``manifest`` was trained differently from this run (empty: the same way)."""
+    ours = {"source": _source(args), "seed": options.seed, "algorithm": options.algorithm,
+            "min_share": options.min_share}  # fmt: skip
+    theirs = {"source": manifest.get("data", {}).get("source")} | {
+        key: manifest.get(key) for key in ("seed", "algorithm", "min_share")
+    }
+    recorded = manifest.get("training_options", {})
+    ours |= {key: getattr(options, key) for key in ("k_min", "k_max") if key in recorded}
+    theirs |= {key: recorded[key] for key in ("k_min", "k_max") if key in recorded}
+    return [f"{key} {theirs[key]!r}, not {ours[key]!r}" for key in ours if theirs[key] != ours[key]]
+
+
+def _prepare_out(args: argparse.Namespace, options) -> list[Path]:
+    """Check ``--out`` before any work; return the directories created for it (removed on failure).
+
+    Refuses a file, a path under a file, an unwritable directory, and (without ``--force``) a directory
+    holding a model trained from another source or with other settings.
+    """
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a directory")
+    if (out / MANIFEST_FILE).exists() and not args.force:
+        try:
+            manifest = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+            differences = _differences(manifest, args, options)
+        except (OSError, ValueError, AttributeError) as exc:
+            manifest, differences = {}, [f"its manifest cannot be read: {exc}"]
+        if differences:
+            raise ValueError(
+                f"--out {out} already holds model {manifest.get('model_id', '?')} "
+                f"({'; '.join(differences)}): pass --force to replace it, or choose another --out"
+            )
+        logger.info(
+            "--out %s holds model %s; it is replaced only by the same model", out, manifest["model_id"]
+        )
+    created, ancestor = [], out
+    while not ancestor.exists():
+        created.append(ancestor)
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"cannot write --out {out}: {ancestor} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle, probe = tempfile.mkstemp(dir=out, prefix=".write-check-")
+        os.close(handle)
+        os.unlink(probe)
+    except OSError as exc:
+        _remove_empty(created)
+        raise ValueError(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    return created
+
+
+def _remove_empty(created: list[Path]) -> None:
+    for directory in created:  # deepest first
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
+def _state(out: Path) -> tuple:
+    return tuple((out / name).stat().st_mtime_ns if (out / name).exists() else None
+                 for name in (MODEL_FILE, MANIFEST_FILE))  # fmt: skip
 
 
 def _load(args: argparse.Namespace):
@@ -85,7 +181,23 @@ def _load(args: argparse.Namespace):
         return sources.load_table(args.table, args.spec, args.holdout_share, args.seed)
     if args.events == "cdnow":
         return sources.load_cdnow(args.seed)
-    return sources.load_events_file(args.events, args.holdout_share, args.seed)
+    return sources.load_events_file(args.events, args.holdout_share, args.seed, args.max_invalid_share)
+
+
+def _invalid(data: dict) -> list[str]:
+    invalid = data.get("invalid_events")
+    if invalid is None:
+        return []
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in invalid["by_reason"].items())
+    share = invalid["skipped"] / max(invalid["lines"], 1)
+    return [
+        f"invalid    {invalid['skipped']:,} of {invalid['lines']:,} lines skipped ({share:.2%})"
+        + (f": {reasons}" if reasons else "")
+    ]
+
+
+def _imputed(imputed: dict[str, dict]) -> str:
+    return ", ".join(f"{name} {v['count']:,} ({v['with']})" for name, v in imputed.items()) or "none"
 
 
 def _dropped(dropped: dict[str, str]) -> str:
@@ -101,9 +213,11 @@ def format_summary(summary: dict) -> str:
         f"model      {summary['model_id']}  ->  {summary['out']}",
         f"data       {summary['data'].get('source')}: {summary['data'].get('customers')} customers, "
         f"{summary['data'].get('training_customers')} used for fitting",
+        *_invalid(summary["data"]),
         f"chosen     {summary['algorithm']} k={summary['k']}  ({metrics})",
         f"stability  mean ARI {stability['ari_mean']} between {stability['rounds']} bootstrap refits",
         f"dropped    {_dropped(summary['dropped_features'])}",
+        f"imputed    {_imputed(summary.get('imputed', {}))}",
         "",
         f"{'seg':>3}  {'name':<34} {'customers':>9} {'share':>7} {'held-out':>8}",
     ]
@@ -116,35 +230,51 @@ def format_summary(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    """Train; print the summary table; 0 ok, 1 held-out check failed, 2 bad input."""
+    """Train; print the summary table; 0 ok, 1 held-out check failed, 2 bad input, 130 interrupted."""
     from model.signing import resolve_model_key
-    from training.train import train
 
-    stdout = stdout or sys.stdout
+    debug = str(getattr(args, "log_level", "INFO")).upper() == "DEBUG"
     try:
         key = resolve_model_key(getattr(args, "model_key_file", None), os.environ)
     except SegmenterError as exc:
-        logger.error("training refused: %s", exc)
-        return 2
+        logger.error("training refused: %s", exc, exc_info=debug)
+        return EXIT_USAGE
     if key is None:
         logger.warning(
             "no model key (SEGMENTER_MODEL_KEY or --model-key-file): the artifact is not signed, "
             "and scorers that verify signatures will refuse it"
         )
+    created: list[Path] = []
+    out = Path(args.out)
+    before = _state(out)
+    code = EXIT_USAGE
+    try:
+        code = _train(args, key, stdout or sys.stdout, created, debug)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+        left = "left as it was" if _state(out) == before else "may hold a partly written model"
+        logger.error("training interrupted (Ctrl-C / SIGINT): --out %s %s", out, left)
+    finally:
+        if code != 0:
+            _remove_empty(created)
+    return code
+
+
+def _train(args: argparse.Namespace, key, stdout: TextIO, created: list[Path], debug: bool) -> int:
+    from training.train import HoldoutCheckError, train
+
     try:
         options = _options(args)
+        created += _prepare_out(args, options)
         data = _load(args)
         summary = train(data, args.out, options, signing_key=key)
+    except HoldoutCheckError as exc:
+        logger.error("%s", exc, exc_info=debug)
+        return EXIT_HOLDOUT_FAILED
     except (ValueError, OSError, SegmenterError) as exc:
-        logger.error("training failed: %s", exc)
-        return 2
+        logger.error("training failed: %s", exc, exc_info=debug)
+        return EXIT_USAGE
     if key is not None:
         logger.info("artifact signed: %s", Path(args.out) / "model.sig")
     stdout.write(format_summary(summary))
-    if summary["holdout"] and not summary["holdout"]["ok"]:
-        logger.error(
-            "held-out check failed: smallest held-out segment %.1f%% < %.0f%%",
-            100 * summary["holdout"]["min_share"], 100 * options.min_share,
-        )  # fmt: skip
-        return 1
     return 0

@@ -7,15 +7,26 @@ purchase of amount 0 (80 rows: the CDs were bought, at no charge).
 
 Bad lines in a JSON-lines file are reported with their line numbers: by default the first one raises
 ``InvalidEvent`` whose problem starts with ``line N of PATH``; pass ``errors=[]`` to collect every bad
-line as a ``BadLine`` and keep the good events.
+line as a ``BadLine`` and keep the good events, or ``invalid=InvalidLines(max_share)`` to skip and count
+them by reason (the reasons the stream dead-letters the same events with) and raise
+``TooManyInvalidEventsError`` once more than ``max_share`` of the file's lines are bad:
+
+>>> tally = InvalidLines(max_share=0.5)
+>>> tally.add(InvalidEvent("$", "is not JSON", "x", reason="not_json"))
+>>> tally.lines = 4
+>>> tally.describe()
+{'lines': 4, 'skipped': 1, 'by_reason': {'not_json': 1}}
+>>> tally.counts()
+'not_json 1'
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +35,8 @@ from model.events import Event, decode_event, encode_event
 
 __all__ = [
     "BadLine",
+    "InvalidLines",
+    "TooManyInvalidEventsError",
     "cdnow_events",
     "cdnow_holdout_ids",
     "cdnow_path",
@@ -43,6 +56,61 @@ class BadLine:
 
     line_number: int
     error: InvalidEvent
+
+
+class TooManyInvalidEventsError(ValueError):
+    """More of an event file's lines are invalid than ``InvalidLines.max_share`` allows."""
+
+
+@dataclass
+class InvalidLines:
+    """The invalid lines of an event file, skipped and counted by reason (``InvalidEvent.reason``).
+
+    ``lines`` counts the non-blank lines read; ``total``, when known before reading (a regular file),
+    lets reading stop as soon as the share is certain to be exceeded instead of at the end.
+    """
+
+    max_share: float = 0.01
+    lines: int = 0
+    total: int | None = None
+    by_reason: Counter = field(default_factory=Counter)
+    first: InvalidEvent | None = None
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.by_reason.values())
+
+    def add(self, error: InvalidEvent) -> None:
+        self.by_reason[error.reason] += 1
+        self.first = self.first or error
+
+    def counts(self) -> str:
+        """``reason count`` pairs, most frequent first."""
+        return ", ".join(f"{reason} {n:,}" for reason, n in self.by_reason.most_common())
+
+    def describe(self) -> dict:
+        """For the manifest and the report: lines read, lines skipped, skipped lines by reason."""
+        return {"lines": self.lines, "skipped": self.skipped, "by_reason": dict(self.by_reason.most_common())}
+
+    def check(self, path: Path, *, final: bool) -> None:
+        """Raise ``TooManyInvalidEventsError`` once the share of invalid lines is over ``max_share``."""
+        lines = self.lines if final else self.total
+        if lines is None or self.skipped <= self.max_share * lines:
+            return
+        counted = f"{'' if final else 'at least '}{self.skipped:,} of {lines:,}"
+        raise TooManyInvalidEventsError(
+            f"{path}: {counted} lines are invalid events ({self.skipped / lines:.2%}), more than "
+            f"--max-invalid-share {100 * self.max_share:g}% allows: {self.counts()}; the first: "
+            f"{self.first.problem if self.first else '?'}"
+        )
+
+
+def _count_lines(path: Path) -> int | None:
+    """Non-blank lines of a regular file (``None`` for a pipe or a device, which can be read once)."""
+    if not path.is_file():
+        return None
+    with path.open("rb") as lines:
+        return sum(1 for line in lines if line.strip())
 
 
 def cdnow_path(name: str = CDNOW_MASTER) -> Path:
@@ -107,7 +175,11 @@ def cdnow_holdout_ids() -> set[str]:
 
 
 def read_events_jsonl(
-    path: str | Path, *, errors: list[BadLine] | None = None, **decode_options
+    path: str | Path,
+    *,
+    errors: list[BadLine] | None = None,
+    invalid: InvalidLines | None = None,
+    **decode_options,
 ) -> Iterator[Event]:
     """Decode one event per line of ``path`` (blank lines skipped).
 
@@ -116,28 +188,43 @@ def read_events_jsonl(
     path : str or Path
         A UTF-8 JSON-lines file.
     errors : list of BadLine, optional
-        When given, bad lines are appended to it and skipped; otherwise the first one raises.
+        When given, bad lines are appended to it and skipped.
+    invalid : InvalidLines, optional
+        When given, bad lines are counted in it by reason and skipped until more than its
+        ``max_share`` of the lines are bad (``TooManyInvalidEventsError``). With neither ``errors`` nor
+        ``invalid``, the first bad line raises its ``InvalidEvent``.
     **decode_options
         Passed to ``decode_event`` (``max_future_ms``, ``now_ms``).
     """
     path = Path(path)
     skipped = 0
+    if invalid is not None:
+        invalid.total = _count_lines(path)
     with path.open("rb") as lines:
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
+            if invalid is not None:
+                invalid.lines += 1
             try:
                 yield decode_event(line, **decode_options)
             except InvalidEvent as exc:
                 located = InvalidEvent(
                     exc.field, f"line {number} of {path}: {exc.problem}", exc.value, reason=exc.reason
                 )
-                if errors is None:
+                if errors is None and invalid is None:
                     raise located from None
-                errors.append(BadLine(number, located))
+                if errors is not None:
+                    errors.append(BadLine(number, located))
+                if invalid is not None:
+                    invalid.add(located)
+                    invalid.check(path, final=False)
                 skipped += 1
+    if invalid is not None:
+        invalid.check(path, final=True)
     if skipped:
-        log.warning("%s: skipped %d bad lines", path, skipped)
+        reasons = f": {invalid.counts()}" if invalid is not None else ""
+        log.warning("%s: skipped %d invalid lines%s", path, skipped, reasons)
 
 
 def write_events_jsonl(path: str | Path, events: Iterable[Event]) -> int:

@@ -51,6 +51,7 @@ class ReportInputs:
     holdout: dict = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
+    imputed: dict[str, dict] = field(default_factory=dict)  # feature -> count, share, with
 
 
 def _table(rows, columns: list[str] | None = None) -> str:
@@ -86,6 +87,7 @@ def _profiles_table(profiles: list[dict], spec: FeatureSpec) -> str:
 def _body(r: ReportInputs) -> list[str]:
     names = [p["name"] for p in r.profiles]
     dropped = [{"feature": k, "why dropped": v} for k, v in r.dropped.items()]
+    imputed = [{"feature": k} | v for k, v in r.imputed.items()]
     summary = [{"item": k, "value": str(v)} for k, v in r.summary.items()]
     return [
         _section("Summary", _table(summary)),
@@ -97,6 +99,13 @@ def _body(r: ReportInputs) -> list[str]:
             _img(plots.distributions_png(r.frame, r.spec), "feature distributions"),
             "<h3>Missing values</h3>",
             _img(plots.missing_png(r.missing_share), "missing values"),
+            "<h3>Imputed values</h3>",
+            _note(
+                "Missing values of the features used are filled in, at training and at scoring: numeric "
+                "ones with the training median (plus a missing-indicator column), categorical ones with "
+                "the category 'missing'. Counts are of the training customers."
+            ),
+            _table(imputed) if imputed else _note("No value was imputed."),
             "<h3>Correlations</h3>",
             _img(plots.correlation_png(r.frame, r.spec), "correlations") if len(r.spec.numeric) > 1 else "",
         ),
@@ -139,6 +148,7 @@ def _body(r: ReportInputs) -> list[str]:
                     "calinski_harabasz",
                     "min_share",
                     "seconds",
+                    "note",
                 ],
             ),
         ),

@@ -111,20 +111,43 @@ def select_k(
 def compare_algorithms(
     points: np.ndarray, k: int, *, seed: int = 0, density_sample: int = 5_000, silhouette_sample: int = 5_000
 ) -> list[dict]:
-    """One row per algorithm: metrics, clusters found, noise share and fit time (density ones on a sample)."""
+    """One row per algorithm: metrics, clusters found, noise share and fit time (density ones on a sample).
+
+    An algorithm that cannot run on this little data (HDBSCAN needs ``min_samples`` points) is skipped:
+    its row has only a ``note`` saying why, and the comparison goes on.
+    """
     rng = np.random.default_rng(seed)
     sample = points[_sample(len(points), density_sample, rng)]
     rows = []
     for algorithm in tqdm(("kmeans", "minibatch", "gmm", "dbscan", "hdbscan"), desc="comparing", leave=False):
         data = sample if algorithm in ("dbscan", "hdbscan") else points
+        clusterer = build_clusterer(algorithm, k, seed)
         started = time.perf_counter()
-        labels = build_clusterer(algorithm, k, seed).fit_predict(data)
+        try:
+            too_small = _too_small(clusterer, len(data))
+            if too_small:
+                raise ValueError(too_small)
+            labels = clusterer.fit_predict(data)
+        except ValueError as exc:
+            note = f"skipped: {exc}"
+            logger.info("comparison: %s %s", algorithm, note)
+            rows.append({"algorithm": algorithm, "n_points": len(data), "note": note})
+            continue
         seconds = time.perf_counter() - started
         row = {"algorithm": algorithm, "n_points": len(data)} | evaluate(
             data, labels, seed, silhouette_sample
         )
         rows.append(row | {"seconds": round(seconds, 3)})
     return rows
+
+
+def _too_small(clusterer, n_points: int) -> str:
+    """Why ``clusterer`` cannot run on ``n_points`` points, or ``""``."""
+    if type(clusterer).__name__ == "HDBSCAN":
+        needed = clusterer.min_samples or clusterer.min_cluster_size
+        if n_points < needed:
+            return f"HDBSCAN needs at least {needed} points (min_samples), has {n_points}"
+    return ""
 
 
 def bootstrap_stability(

@@ -107,29 +107,81 @@ def load_cdnow(seed: int = 0) -> TrainingData:
     return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids(), seed=seed)
 
 
-def load_events_file(path: str | Path, holdout_share: float, seed: int) -> TrainingData:
-    """Events from a JSONL file; a seeded random ``holdout_share`` of its customers is held out."""
-    from training.datasets import read_events_jsonl
+def load_events_file(
+    path: str | Path, holdout_share: float, seed: int, max_invalid_share: float = 0.01
+) -> TrainingData:
+    """Events from a JSONL file; a seeded random ``holdout_share`` of its customers is held out.
 
-    data = from_events(read_events_jsonl(path), str(path), seed=seed)
+    Invalid lines (the events the stream would dead-letter) are skipped and counted by reason in
+    ``description["invalid_events"]``; more than ``max_invalid_share`` of the lines raises
+    ``TooManyInvalidEventsError``, and a file without a single valid event a ``ValueError`` ("0 rows").
+    """
+    from training.datasets import InvalidLines, read_events_jsonl
+
+    invalid = InvalidLines(max_invalid_share)
+    data = from_events(read_events_jsonl(path, invalid=invalid), str(path), seed=seed)
+    if data.frame.empty:
+        skipped = f", {invalid.skipped:,} of its {invalid.lines:,} lines invalid" if invalid.lines else ""
+        raise ValueError(f"{path} holds 0 rows of valid events{skipped}: nothing to train on")
+    data.description["invalid_events"] = invalid.describe()
     data.holdout_ids = random_holdout(data.frame.index, holdout_share, seed)
     return data
+
+
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def _header(path: Path) -> str:
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        return lines.readline().rstrip("\r\n")
+
+
+def _delimiter(header: str, columns: list[str]) -> str:
+    """The delimiter among ``DELIMITERS`` that splits ``header`` into the most declared columns.
+
+    >>> _delimiter("id;orders;plan", ["id", "orders", "plan"])
+    ';'
+    >>> _delimiter("id,orders", ["id", "orders", "plan"])
+    ','
+    >>> _delimiter("", ["id"])
+    ','
+    """
+    wanted = set(columns)
+
+    def found(sep: str) -> int:
+        return len(wanted & {name.strip().strip('"') for name in header.split(sep)})
+
+    return max(DELIMITERS, key=lambda sep: (found(sep), sep == ","))
 
 
 def load_table(csv_path: str | Path, spec_path: str | Path, holdout_share: float, seed: int) -> TrainingData:
     """A customer table (one row per customer) declared by a FeatureSpec JSON file.
 
-    Raises ``ValueError`` naming the file and the columns when the table does not match its spec.
+    The delimiter (comma, semicolon, tab or ``|``) is the one that splits the header line into the
+    most declared columns. Raises ``ValueError`` naming the file: empty, 0 rows, columns missing.
     """
     try:
         spec = FeatureSpec.from_dict(json.loads(Path(spec_path).read_text(encoding="utf-8")))
     except (json.JSONDecodeError, TypeError, ValueError) as exc:
         raise ValueError(f"feature spec {spec_path} is invalid: {exc}") from exc
     dtypes = {spec.id_column: str} | {name: str for name in spec.categorical}
-    table = pd.read_csv(csv_path, dtype=dtypes, keep_default_na=True)
-    missing = [c for c in (spec.id_column, *spec.feature_names) if c not in table.columns]
+    declared = [spec.id_column, *spec.feature_names]
+    header = _header(Path(csv_path))
+    sep = _delimiter(header, declared)
+    if sep != ",":
+        logger.info("%s: reading columns separated by %r", csv_path, sep)
+    try:
+        table = pd.read_csv(csv_path, dtype=dtypes, keep_default_na=True, sep=sep)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{csv_path} is empty: no header line and no rows") from None
+    missing = [c for c in declared if c not in table.columns]
     if missing:
-        raise ValueError(f"{csv_path} lacks the columns {missing} declared in {spec_path}")
+        raise ValueError(
+            f"{csv_path} lacks the columns {missing} declared in {spec_path} (its header line is "
+            f"{header[:100]!r}; columns may be separated by {' '.join(map(repr, DELIMITERS))})"
+        )
+    if table.empty:
+        raise ValueError(f"{csv_path} has 0 rows (a header line and nothing under it)")
     duplicated = table[spec.id_column][table[spec.id_column].duplicated()].unique()[:5].tolist()
     if duplicated:
         raise ValueError(f"{csv_path}: {spec.id_column!r} must be unique per row; repeated: {duplicated}")

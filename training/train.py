@@ -10,24 +10,35 @@ training customers (one row each, as of its latest event). For event sources,
 ``stream_segment_distribution`` / ``stream_feature_baselines`` describe what the scorer emits: one row
 per event over customers' partial histories, replayed on a seeded sample (see
 ``training.stream_reference``); the live drift monitor compares the stream with those.
+
+Training refuses, before any work, fewer than ``MIN_CUSTOMERS_PER_SEGMENT`` training customers per
+segment of ``k_max``. A held-out check that fails raises ``HoldoutCheckError`` and writes nothing. With
+``TrainOptions(replace=False)`` an existing artifact in ``out`` is replaced only by the same model
+(same ``model_sha256``). Missing values of the features kept are imputed (numeric: the training median;
+categorical: the category ``'missing'``), and the counts per column are in the summary, the manifest
+(``imputed``) and the report.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import joblib
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from model.artifact import save_artifact
+from model.artifact import MANIFEST_FILE, save_artifact
 from model.drift import categorical_baseline, numeric_baseline
-from model.pipeline import build_clusterer, build_preprocessor, to_frame, usable_spec
+from model.errors import SegmenterError
+from model.pipeline import MISSING_CATEGORY, build_clusterer, build_preprocessor, to_frame, usable_spec
 from model.scoring import SegmentModel
 from model.signing import ModelKey
 from training import selection
@@ -39,10 +50,19 @@ from training.stream_reference import stream_reference
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainOptions", "train"]
+__all__ = ["MIN_CUSTOMERS_PER_SEGMENT", "HoldoutCheckError", "TrainOptions", "train"]
 
 PROJECTION_FILE = "projection.json"
 REPORT_FILE = "report.html"
+MIN_CUSTOMERS_PER_SEGMENT = 5
+
+
+class HoldoutCheckError(SegmenterError):
+    """A held-out segment fell below ``min_share``; nothing was written. ``holdout`` has the shares."""
+
+    def __init__(self, message: str, holdout: dict) -> None:
+        super().__init__(message)
+        self.holdout = holdout
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,7 @@ class TrainOptions:
     compare_sample: int = 50_000
     stability_rounds: int = 5
     report: bool = True
+    replace: bool = True  # False: replace an artifact already in ``out`` only by the same model
 
 
 class _Steps:
@@ -141,6 +162,66 @@ def _diagnostics(points: np.ndarray, k: int, options: TrainOptions, steps: _Step
     return comparison, stability
 
 
+def _check_size(data: TrainingData, n_fit: int, options: TrainOptions) -> None:
+    needed = MIN_CUSTOMERS_PER_SEGMENT * options.k_max
+    if n_fit >= needed:
+        return
+    held = len(data.frame) - n_fit
+    source = data.description.get("source", "the data")
+    raise ValueError(
+        f"{n_fit} customer{'s' * (n_fit != 1)} to fit on ({len(data.frame)} in {source}, {held} held out): "
+        f"--k-max {options.k_max} needs at least {needed} ({MIN_CUSTOMERS_PER_SEGMENT} per segment); "
+        "lower --k-max or bring more customers"
+    )
+
+
+def _imputed(raw, spec) -> dict[str, dict]:
+    """Per feature with gaps: how many training values were missing and what fills them."""
+    counts = raw.isna().sum()
+    fill = {name: "median" for name in spec.numeric} | {
+        name: repr(MISSING_CATEGORY) for name in spec.categorical
+    }
+    return {
+        name: {"count": int(counts[name]), "share": round(float(counts[name]) / max(len(raw), 1), 4),
+               "with": fill[name]}
+        for name in spec.feature_names if counts[name]
+    }  # fmt: skip
+
+
+def _check_holdout(holdout: dict, training_shares: list[float], out: Path, min_share: float) -> None:
+    if not holdout or holdout["ok"]:
+        return
+    raise HoldoutCheckError(
+        f"held-out check failed: the smallest segment holds {holdout['min_share']:.1%} of the "
+        f"{holdout['customers']} held-out customers, below --min-share {min_share:.0%} (held-out shares "
+        f"{holdout['shares']}, training shares {training_shares}); nothing written to {out}",
+        holdout,
+    )
+
+
+def _model_sha256(pipeline: Pipeline) -> str:
+    """The ``model_sha256`` ``save_artifact`` will record (the same joblib dump)."""
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer, compress=3)
+    return hashlib.sha256(buffer.getvalue()).hexdigest()
+
+
+def _check_replace(out: Path, pipeline: Pipeline) -> None:
+    try:
+        existing = json.loads((out / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError) as exc:
+        raise ValueError(
+            f"--out {out} holds a manifest that cannot be read ({exc}); pass --force to replace it"
+        ) from None
+    if existing.get("model_sha256") != _model_sha256(pipeline):
+        raise ValueError(
+            f"--out {out} holds model {existing.get('model_id')}, and this run trained a different model; "
+            "nothing written: pass --force to replace it, or choose another --out"
+        )
+
+
 def train(
     data: TrainingData,
     out: str | Path,
@@ -151,11 +232,17 @@ def train(
     """Fit, validate and save a model from ``data`` into ``out``; return the run's summary.
 
     With ``signing_key`` the artifact is signed (``model.sig``), so scorers holding the key load it.
+    Raises ``ValueError`` for too few customers (before any work) and ``HoldoutCheckError`` when a
+    held-out segment falls below ``min_share`` (nothing is written).
     """
     out, steps = Path(out), _Steps()
     held = data.frame.index.isin(list(data.holdout_ids))
+    _check_size(data, int((~held).sum()), options)
     spec, dropped = usable_spec(data.spec, data.frame[~held])
     raw = to_frame(data.frame[~held], spec)
+    imputed = _imputed(raw, spec)
+    if imputed:
+        logger.info("imputed missing values: %s", imputed)
     fitted = _fit(raw, spec, options, steps)
     k = fitted.selection.k
     with steps.step("profiles"):
@@ -163,12 +250,16 @@ def train(
         names = [p["name"] for p in profiles]
         model = SegmentModel(fitted.pipeline, spec, {"segment_names": names, "algorithm": options.algorithm})
         holdout = _holdout(model, to_frame(data.frame[held], spec), options.min_share)
+    _check_holdout(holdout, _shares(fitted.labels, k), out, options.min_share)
     stream = {}
     if data.stream_sample is not None:
         with steps.step("stream_reference"):
             stream = stream_reference(model, data.stream_sample)
     comparison, stability = _diagnostics(fitted.points, k, options, steps)
     proj = projection(fitted.points, fitted.labels, options.seed)
+    if not options.replace:
+        _check_replace(out, fitted.pipeline)
+    recorded = {k: v for k, v in asdict(options).items() if k not in ("report", "replace")}
     with steps.step("save"):
         manifest = save_artifact(
             out, fitted.pipeline, spec, signing_key=signing_key,
@@ -178,13 +269,16 @@ def train(
             source_schema_hash=data.spec.schema_hash(), dropped_features=dropped,
             data=data.description | {"training_customers": len(raw)}, holdout=holdout,
             k_selection=fitted.selection.table, algorithm_comparison=comparison, stability=stability,
-            training_seconds=steps.seconds, min_share=options.min_share, **stream,
+            training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
+            training_options=recorded, **stream,
         )  # fmt: skip
+        if not options.report:
+            (out / REPORT_FILE).unlink(missing_ok=True)  # an earlier model's report would mislead
         (out / PROJECTION_FILE).write_text(json.dumps(proj | {"segment_names": names}), encoding="utf-8")
     summary = {
         "model_id": manifest["model_id"], "out": str(out), "k": k, "algorithm": options.algorithm,
         "metrics": fitted.metrics, "segments": profiles, "holdout": holdout, "stability": stability,
-        "dropped_features": dropped, "data": manifest["data"], "timings": steps.seconds,
+        "dropped_features": dropped, "imputed": imputed, "data": manifest["data"], "timings": steps.seconds,
         "stream_shares": stream.get("stream_segment_distribution"),
     }  # fmt: skip
     if options.report:
@@ -193,7 +287,7 @@ def train(
             inputs = ReportInputs(
                 f"Customer segments — {manifest['model_id']}", _report_summary(summary), raw, spec, missing,
                 dropped, fitted.selection.table, fitted.points, fitted.labels, profiles, proj, comparison,
-                stability, holdout, steps.seconds, options.seed,
+                stability, holdout, steps.seconds, options.seed, imputed,
             )  # fmt: skip
             write_report(out / REPORT_FILE, inputs)
     return summary
