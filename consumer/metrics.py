@@ -9,8 +9,7 @@ words are the only label values.
 The processor calls a few coarse methods per batch, so its loop stays short::
 
     metrics.observe_batch(consumed=500, valid=498, invalid={"not_json": 2}, dead_lettered=2)
-    with metrics.time_scoring():
-        assignments = model.score(rows)
+    metrics.scoring_latency.observe(result.scoring_seconds)  # the processor times its scoring call
     metrics.record_assignments([a.segment_id for a in assignments], changed_flags)
     metrics.observe_end_to_end(event_times_ms, published_at_s=time.time())
     metrics.record_commit("committed")
@@ -29,8 +28,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter as Tally
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -211,15 +209,6 @@ class ScorerMetrics:
         self.erasures.inc(erasures)
         for feature, count in out_of_range.items():
             self.features_out_of_range.labels(feature=feature).inc(count)
-
-    @contextmanager
-    def time_scoring(self) -> Iterator[None]:
-        """Time the batch's scoring call into ``segmenter_scoring_latency_seconds``."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.scoring_latency.observe(time.perf_counter() - start)
 
     def record_assignments(self, segment_ids: Iterable[int], changed: Iterable[bool] | None = None) -> None:
         """Count assignments per segment and, where ``changed`` is true, segment changes."""

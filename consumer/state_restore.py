@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from consumer.state_store import ENTRY_VERSION, ONLINE_MODEL_KEY, Entry
+from consumer.state_store import Entry
+from model.changelog import ONLINE_MODEL_KEY, entry_is_current
 
 KEY_SHOWN = 80  # characters of an unprintable key shown in a log line
 
@@ -114,7 +115,7 @@ def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes)
         return
     # Older layouts (an entry without the event-id ring) are kept in the current one, which the hot
     # path reads without checks.
-    judged.entries[customer_id] = value if value[0] == ENTRY_VERSION else entry.to_bytes()
+    judged.entries[customer_id] = value if entry_is_current(value) else entry.to_bytes()
     judged.max_applied_offset = max(judged.max_applied_offset, entry.last_offset)
 
 

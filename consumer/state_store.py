@@ -3,7 +3,8 @@
 An entry is one ``bytes`` value: a small header (the input offset of the last event applied and the
 last segment published) followed by the aggregator's own compact state (``model.features``). The same
 bytes are the changelog value, so writing the changelog costs no encoding and restoring costs no
-decoding until a customer is next touched.
+decoding until a customer is next touched. The layout, its version and the other record kinds of the
+changelog are in ``model.changelog``; this module gives them their meaning in the stream.
 
 Remembering the last applied offset makes updates idempotent: after a crash between writing the
 changelog and committing the input offsets, the replayed events are recognised and skipped, so even
@@ -27,30 +28,27 @@ ValueError: changelog entry of 2 bytes is shorter than its 11-byte header
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from model.features import CustomerState, initialize, unpack_state
+from model.changelog import (
+    NO_RECENT_IDS,
+    NO_SEGMENT,
+    ONLINE_MODEL_KEY,
+    decode_entry,
+    decode_trusted_entry,
+    encode_entry,
+    ring_holds,
+    ring_push,
+)
+from model.features import CustomerState, initialize
 
 if TYPE_CHECKING:
     from consumer.state_restore import JudgedPartition
 
-# The changelog key of a partition's online-model checkpoint: NUL never appears in a customer id.
-ONLINE_MODEL_KEY = b"\x00online-model"
-_HEADER = struct.Struct("<Bqh")  # entry version, last applied offset, last segment (-1 = none yet)
-RECENT_IDS = 6
-_RING = struct.Struct(f"<{RECENT_IDS}I")  # crc32 of recent event ids, newest last; 0 = empty slot
-_NO_IDS = bytes(_RING.size)
-ENTRY_VERSION = 2
-_RING_SINCE_VERSION = 2
-NO_SEGMENT = -1
-
-
-def _id_hash(event_id: str) -> int:
-    return zlib.crc32(event_id.encode("utf-8")) or 1  # 0 marks an empty slot
+# NO_SEGMENT and ONLINE_MODEL_KEY (``model.changelog``) are re-exported for the stream's modules.
+__all__ = ["NEW_ENTRY", "NO_SEGMENT", "ONLINE_MODEL_KEY", "Entry", "StateStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,44 +58,31 @@ class Entry:
     state: CustomerState
     last_offset: int = -1
     last_segment: int = NO_SEGMENT
-    recent_ids: bytes = _NO_IDS  # ``_RING``-packed
+    recent_ids: bytes = NO_RECENT_IDS  # a ``model.changelog`` ring of event-id hashes
 
     def has_seen(self, event_id: str) -> bool:
-        """Whether ``event_id`` is among this customer's last ``RECENT_IDS`` events."""
-        return _id_hash(event_id) in _RING.unpack(self.recent_ids)
+        """Whether ``event_id`` is among this customer's last ``model.changelog.RECENT_IDS`` events."""
+        return ring_holds(self.recent_ids, event_id)
 
     def after(self, state: CustomerState, offset: int, event_id: str) -> Entry:
         """The entry once the event ``event_id`` at ``offset`` has been folded into ``state``."""
-        recent = self.recent_ids[4:] + _id_hash(event_id).to_bytes(4, "little")
-        return Entry(state, offset, self.last_segment, recent)
+        return Entry(state, offset, self.last_segment, ring_push(self.recent_ids, event_id))
 
     def scored(self, segment: int) -> Entry:
         return Entry(self.state, self.last_offset, segment, self.recent_ids)
 
     def to_bytes(self) -> bytes:
-        return _HEADER.pack(ENTRY_VERSION, self.last_offset, self.last_segment) + self.recent_ids + self.state
+        return encode_entry(self.state, self.last_offset, self.last_segment, self.recent_ids)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Entry:
-        if len(data) < _HEADER.size:
-            raise ValueError(
-                f"changelog entry of {len(data)} bytes is shorter than its {_HEADER.size}-byte header"
-            )
-        version, offset, segment = _HEADER.unpack_from(data)
-        if version not in (1, ENTRY_VERSION):
-            raise ValueError(f"changelog entry version {version} is not {ENTRY_VERSION}")
-        ring = _HEADER.size + (_RING.size if version >= _RING_SINCE_VERSION else 0)
-        if len(data) < ring:
-            raise ValueError(f"changelog entry of {len(data)} bytes is shorter than its {ring}-byte header")
-        recent = data[_HEADER.size : ring] if version >= _RING_SINCE_VERSION else _NO_IDS
-        return cls(unpack_state(data[ring:]), offset, segment, recent)
+        """An entry of any readable layout, validated; ``ValueError`` names what is wrong."""
+        return cls(*decode_entry(data))
 
     @classmethod
     def _trusted(cls, data: bytes) -> Entry:
         """An entry this store wrote or already validated (current version): no checks on the hot path."""
-        _, offset, segment = _HEADER.unpack_from(data)
-        ring = _HEADER.size + _RING.size
-        return cls(data[ring:], offset, segment, data[_HEADER.size : ring])
+        return cls(*decode_trusted_entry(data))
 
 
 NEW_ENTRY = Entry(initialize())

@@ -90,21 +90,34 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(body, default=str)
 
 
-def configure_logging(level: str, log_format: str | None = None) -> None:
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def resolve_log_format(log_format: str | None = None) -> str:
+    """``text`` or ``json``: ``--log-format`` if given, else ``SEGMENTER_LOG_FORMAT``, else text.
+
+    ``segmenter serve`` passes the choice on to gunicorn and its workers in ``SEGMENTER_LOG_FORMAT``.
+    """
+    return log_format or os.environ.get("SEGMENTER_LOG_FORMAT", "text")
+
+
+def configure_logging(level: str, log_format: str | None = None, text_format: str = TEXT_FORMAT) -> None:
     """Log lines on stderr: text, or JSON with ``SEGMENTER_LOG_FORMAT=json``.
 
     The Kafka clients' chatty INFO lines show only at DEBUG, and so does kafka-python's warning that
     one of its IO-loop tasks ran over 100 ms: parsing a large fetch does that on two busy cores, many
     times a second during a catch-up, and there is nothing an operator can do about it.
     Every line passes a :class:`~consumer.backends.secret.RedactingFilter`: at DEBUG kafka-python logs
-    its whole configuration, SASL password included.
+    its whole configuration, SASL password included. In JSON, Python's warnings are logged too, so
+    that every line on stderr is one JSON object.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    if (log_format or os.environ.get("SEGMENTER_LOG_FORMAT", "text")) == "json":
+    if resolve_log_format(log_format) == "json":
         handler.setFormatter(JsonFormatter())
+        logging.captureWarnings(True)
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(logging.Formatter(text_format))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     if level.upper() != "DEBUG":
         logging.getLogger("kafka").setLevel(logging.WARNING)

@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from model.spec import is_missing, number_or_nan
+
 OTHER = "__other__"
 
 
@@ -115,19 +117,6 @@ def wasserstein_normalised(edges: Any, expected: Any, actual: Any) -> float:
     return float(min(np.sum(cdf_gap * np.diff(centres)) / span, 1.0))
 
 
-def _as_float(value: Any) -> float:
-    if value is None:
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
 def numeric_baseline(values: Iterable[Any], bins: int = 10) -> dict[str, Any]:
     """Quantile-binned histogram of a numeric training column; None/NaN counted as ``missing``.
 
@@ -137,7 +126,7 @@ def numeric_baseline(values: Iterable[Any], bins: int = 10) -> dict[str, Any]:
     """
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}")
-    array = np.array([_as_float(v) for v in values], dtype=float)
+    array = np.array([number_or_nan(v) for v in values], dtype=float)
     present = array[np.isfinite(array)]
     missing = int(array.size - present.size)
     if present.size == 0:
@@ -153,9 +142,7 @@ def numeric_baseline(values: Iterable[Any], bins: int = 10) -> dict[str, Any]:
 
 def categorical_baseline(values: Iterable[Any], max_categories: int = 50) -> dict[str, Any]:
     """Category counts of a training column, most frequent first; rarer ones pooled in ``other``."""
-    counter = Counter(
-        None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values
-    )
+    counter = Counter(None if is_missing(v) else str(v) for v in values)
     missing = counter.pop(None, 0)
     ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
     kept = ranked[:max_categories]
@@ -187,7 +174,7 @@ def bin_index(baseline: Mapping[str, Any], value: Any) -> int:
             return baseline["categories"].index(str(value))
         except ValueError:
             return slots
-    number = _as_float(value)
+    number = number_or_nan(value)
     if not math.isfinite(number) or slots == 0:
         return slots
     return int(np.searchsorted(np.asarray(baseline["edges"][1:-1], dtype=float), number, side="right"))

@@ -14,10 +14,22 @@
 Catch ``SegmenterError`` to handle anything the project raises deliberately; anything else is a bug.
 
 Dead-letter reasons (``InvalidEvent.reason``, the ``dlq.reason`` header and the ``reason`` label of
-``segmenter_events_invalid_total``): ``not_json``, ``bad_utf8``, ``too_large``, ``wrong_type``,
-``missing_field``, ``bad_value``, ``unknown_type``, ``future_timestamp``, ``implausible_timestamp``
-(before ``--min-event-time``), ``key_mismatch``, ``missing_key`` (no record key) and
-``internal_error`` (anything else one record made the scorer raise: a bug, but never a stopped stream).
+``segmenter_events_invalid_total``), all of them, in ``DEAD_LETTER_REASONS``:
+
+=========================  ========================================================================
+``not_json``               the message is not JSON
+``bad_utf8``               the message is not UTF-8
+``too_large``              the message is larger than ``model.events.MAX_MESSAGE_BYTES``
+``wrong_type``             the message or a field has the wrong JSON type
+``missing_field``          a required field is absent
+``bad_value``              a field's value is out of range or malformed (the default)
+``unknown_type``           ``type`` is not one of the event types
+``future_timestamp``       ``ts`` is further in the future than the allowed clock skew
+``implausible_timestamp``  ``ts`` is before ``--min-event-time``
+``key_mismatch``           the record key is not the event's ``customer_id``
+``missing_key``            the record has no key (and ``--allow-keyless`` is off)
+``internal_error``         anything else one record made the scorer raise: a bug, never a stopped stream
+=========================  ========================================================================
 
 Messages quote the offending value through :func:`shown`, which caps its length and nesting depth, so
 building the message of a hostile value (a 5 KB object nested a thousand levels deep) cannot fail.
@@ -37,6 +49,7 @@ import reprlib
 from typing import Any
 
 __all__ = [
+    "DEAD_LETTER_REASONS",
     "ArtifactError",
     "ArtifactIntegrityError",
     "ArtifactSignatureError",
@@ -47,6 +60,20 @@ __all__ = [
     "shown",
 ]
 
+DEAD_LETTER_REASONS = (
+    "not_json",
+    "bad_utf8",
+    "too_large",
+    "wrong_type",
+    "missing_field",
+    "bad_value",
+    "unknown_type",
+    "future_timestamp",
+    "implausible_timestamp",
+    "key_mismatch",
+    "missing_key",
+    "internal_error",
+)
 _MAX_VALUE_REPR = 80
 # reprlib stops at ``maxlevel`` nesting levels and shortens long containers and strings on the way.
 _REPR = reprlib.Repr()  # keyword arguments only from Python 3.12

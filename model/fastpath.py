@@ -13,7 +13,6 @@ model (falling back if they differ), so the fast path can never silently disagre
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,21 +22,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
 from model.pipeline import MISSING_CATEGORY, log1p_clipped
+from model.spec import is_missing, number_or_nan
 
 __all__ = ["CompiledPreprocessor", "compile_preprocessor"]
 
 
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _category(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return MISSING_CATEGORY
-    return str(value)
+    return MISSING_CATEGORY if is_missing(value) else str(value)
 
 
 @dataclass(frozen=True)
@@ -50,7 +41,7 @@ class _NumericBlock:
     scale: np.ndarray
 
     def apply(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        values = np.array([[_number(row.get(n)) for n in self.names] for row in rows], dtype=float)
+        values = np.array([[number_or_nan(row.get(n)) for n in self.names] for row in rows], dtype=float)
         missing = np.isnan(values)
         block = np.hstack([np.where(missing, self.medians, values), missing[:, self.indicator]])
         if self.log:

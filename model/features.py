@@ -21,7 +21,8 @@ they reach it (``consumer/state_store.py`` keeps a ring of recent event ids besi
 
 The state is compact because the stream keeps millions of them: an immutable ``bytes`` record (about
 90 bytes) that is also its own versioned changelog value, so ``pack_state`` is free and
-``unpack_state`` only validates. ``update`` returns a new state: always use the returned value.
+``unpack_state`` only validates. Its layout, version and checks are in ``model.changelog`` with the
+changelog's other records. ``update`` returns a new state: always use the returned value.
 
 >>> from model.events import Event
 >>> day = 86_400_000
@@ -37,14 +38,27 @@ True
 from __future__ import annotations
 
 import math
-import struct
 import zlib
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from model.changelog import (
+    CENTS_MAX,
+    COUNT_MAX,
+    NO_AGE,
+    NO_TIME,
+    StateFields,
+    check_state,
+    empty_state,
+    pack_state_fields,
+    pack_texts,
+    state_tail,
+    unpack_state_fields,
+    unpack_texts,
+)
 from model.events import Event
 from model.spec import FeatureRange, FeatureSpec
 
@@ -61,16 +75,11 @@ __all__ = [
     "update",
 ]
 
-CustomerState = bytes
-STATE_VERSION = 1
+CustomerState = bytes  # a ``model.changelog`` state record
 DAY_MS = 86_400_000
 HALF_LIFE_DAYS = 90.0
 RATE_WINDOW_DAYS = 30.0
 MIN_TENURE_DAYS = 30.0  # purchase_rate floor: a one-day customer is not "30 purchases a month"
-_NONE = -1  # "no such event yet" for the timestamps
-_NO_AGE = 255
-_MAX_INT64 = 2**63 - 1
-_MAX_UINT32 = 2**32 - 1
 
 _NUMERIC: dict[str, FeatureRange] = {
     "recency_days": FeatureRange("days", 0, 3650, "days since the last purchase"),
@@ -104,90 +113,83 @@ EVENT_FEATURE_SPEC = FeatureSpec(
 )
 
 
-class _Fields(NamedTuple):
-    """The fixed part of the state record; money in integer cents so sums are exact in any order."""
-
-    version: int
-    first_ms: int
-    last_ms: int
-    last_purchase_ms: int
-    purchases: int
-    visits: int
-    spend_cents: int
-    refund_cents: int
-    decayed: float  # spend decayed to last_purchase_ms
-    category_mask: int  # 64-bit hashed set: an estimate, two categories may rarely share a bit
-    income: float  # NaN = unknown
-    profile_ms: int
-    profile_rank: int  # crc32(event_id): the stable tie-break between profiles with the same ts
-    age: int
-
-
-# version, first, last, last purchase, purchases, visits, spend, refunds, decayed, mask, income,
-# profile ts, profile rank, age; then gender and country as length-prefixed UTF-8.
-_FIXED = struct.Struct("<BqqqIIqqdQdqIB")
+_EMPTY = empty_state()
 
 
 def initialize() -> CustomerState:
     """The state of a customer with no events."""
-    fields = _Fields(STATE_VERSION, _NONE, _NONE, _NONE, 0, 0, 0, 0, 0.0, 0, math.nan, _NONE, 0, _NO_AGE)
-    return _FIXED.pack(*fields) + b"\x00\x00"
+    return _EMPTY
 
 
 def last_event_ms(state: CustomerState) -> int:
     """The customer's own event-time clock: the latest ``ts_ms`` seen, or -1 before any event."""
-    return _FIXED.unpack_from(state)[2]
+    return unpack_state_fields(state)[_LAST]
 
 
 # Positions in the unpacked record, for the hot path (``update`` runs for every event in the stream).
-_FIRST, _LAST, _LAST_PURCHASE, _PURCHASES, _VISITS, _SPEND, _REFUND, _DECAYED, _MASK = range(1, 10)
-_INCOME, _PROFILE_MS, _PROFILE_RANK, _AGE = range(10, 14)
+_FIRST, _LAST, _LAST_PURCHASE, _PURCHASES, _VISITS, _SPEND, _REFUND, _DECAYED, _MASK = (
+    StateFields._fields.index(name)
+    for name in (
+        "first_ms",
+        "last_ms",
+        "last_purchase_ms",
+        "purchases",
+        "visits",
+        "spend_cents",
+        "refund_cents",
+        "decayed",
+        "category_mask",
+    )
+)
+_INCOME, _PROFILE_MS, _PROFILE_RANK, _AGE = (
+    StateFields._fields.index(name) for name in ("income", "profile_ms", "profile_rank", "age")
+)
 
 
 def update(state: CustomerState, event: Event) -> CustomerState:
     """The state after ``event`` (a new record; the argument is left unchanged)."""
-    f = list(_FIXED.unpack_from(state))
+    f = list(unpack_state_fields(state))
     t = event.ts_ms
-    f[_FIRST] = t if f[_FIRST] == _NONE else min(f[_FIRST], t)
+    f[_FIRST] = t if f[_FIRST] == NO_TIME else min(f[_FIRST], t)
     f[_LAST] = max(f[_LAST], t)
-    tail = state[_FIXED.size :]
+    tail = state_tail(state)
     kind = event.type
     if kind == "purchase":
         _add_purchase(f, t, event.amount or 0.0, event.category)
     elif kind == "refund":
-        f[_REFUND] = min(f[_REFUND] + _cents(event.amount), _MAX_INT64)
+        f[_REFUND] = min(f[_REFUND] + _cents(event.amount), CENTS_MAX)
     elif kind == "visit":
-        f[_VISITS] = min(f[_VISITS] + 1, _MAX_UINT32)
+        f[_VISITS] = min(f[_VISITS] + 1, COUNT_MAX)
     elif kind == "profile":
         rank = zlib.crc32(event.event_id.encode("utf-8"))
         if (t, rank) > (f[_PROFILE_MS], f[_PROFILE_RANK]):
             tail = _set_profile(f, t, rank, event.attributes or {})
     elif kind == "erase":
         return initialize()
-    return _FIXED.pack(*f) + tail
+    return pack_state_fields(f, tail)
 
 
 def _add_purchase(f: list, t: int, amount: float, category: str | None) -> None:
     if category is not None:
         f[_MASK] |= 1 << (zlib.crc32(category.encode("utf-8")) & 63)
     anchor = f[_LAST_PURCHASE]
-    if anchor == _NONE:
+    if anchor == NO_TIME:
         f[_DECAYED], f[_LAST_PURCHASE] = amount, t
     elif t >= anchor:
         f[_DECAYED], f[_LAST_PURCHASE] = f[_DECAYED] * _decay(t - anchor) + amount, t
     else:
         f[_DECAYED] += amount * _decay(anchor - t)
-    f[_PURCHASES] = min(f[_PURCHASES] + 1, _MAX_UINT32)
-    f[_SPEND] = min(f[_SPEND] + _cents(amount), _MAX_INT64)
+    f[_PURCHASES] = min(f[_PURCHASES] + 1, COUNT_MAX)
+    f[_SPEND] = min(f[_SPEND] + _cents(amount), CENTS_MAX)
 
 
 def _set_profile(f: list, t: int, rank: int, attrs: Any) -> bytes:
     """Replace the demographics with this (newer) profile snapshot; returns the new text tail."""
     age, income = attrs.get("age"), attrs.get("income")
     f[_PROFILE_MS], f[_PROFILE_RANK] = t, rank
-    f[_AGE] = _NO_AGE if age is None else age
+    f[_AGE] = NO_AGE if age is None else age
     f[_INCOME] = math.nan if income is None else float(income)
-    return _text(attrs.get("gender")) + _text(attrs.get("country"))
+    return pack_texts(attrs.get("gender"), attrs.get("country"))
 
 
 def _decay(elapsed_ms: int) -> float:
@@ -198,30 +200,14 @@ def _cents(amount: float | None) -> int:
     return round((amount or 0.0) * 100)
 
 
-def _text(value: str | None) -> bytes:
-    # cut at 255 bytes without splitting a character (the decoder allows 64 characters, up to 256 bytes)
-    data = b"" if value is None else value.encode("utf-8")[:255].decode("utf-8", "ignore").encode("utf-8")
-    return bytes((len(data),)) + data
-
-
-def _texts(state: CustomerState) -> tuple[str | None, str | None]:
-    out: list[str | None] = []
-    pos = _FIXED.size
-    for _ in range(2):
-        n = state[pos]
-        out.append(state[pos + 1 : pos + 1 + n].decode("utf-8") if n else None)
-        pos += 1 + n
-    return out[0], out[1]
-
-
 def features(state: CustomerState, now_ms: int) -> dict[str, float | str | None]:
     """The feature row (keys == ``EVENT_FEATURE_SPEC.feature_names``; ``None`` = unknown) at ``now_ms``."""
-    f = _Fields._make(_FIXED.unpack_from(state))
+    f = StateFields._make(unpack_state_fields(state))
     now = max(now_ms, f.last_ms)
     bought = f.purchases > 0
     spend = f.spend_cents / 100
-    tenure = (now - f.first_ms) / DAY_MS if f.first_ms != _NONE else 0.0
-    gender, country = _texts(state)
+    tenure = (now - f.first_ms) / DAY_MS if f.first_ms != NO_TIME else 0.0
+    gender, country = unpack_texts(state)
     return {
         "recency_days": (now - f.last_purchase_ms) / DAY_MS if bought else None,
         "frequency": float(f.purchases),
@@ -233,7 +219,7 @@ def features(state: CustomerState, now_ms: int) -> dict[str, float | str | None]
         "refund_share": _refund_share(f.spend_cents, f.refund_cents),
         "category_diversity": float(f.category_mask.bit_count()),
         "visits": float(f.visits),
-        "age": None if f.age == _NO_AGE else float(f.age),
+        "age": None if f.age == NO_AGE else float(f.age),
         "income": None if math.isnan(f.income) else f.income,
         "gender": gender,
         "country": country,
@@ -253,39 +239,7 @@ def pack_state(state: CustomerState) -> bytes:
 
 def unpack_state(data: bytes) -> CustomerState:
     """Check a changelog value and return the state; ``ValueError`` names what is wrong with it."""
-    data = bytes(data)
-    if not data:
-        raise ValueError("customer state record is empty")
-    if data[0] != STATE_VERSION:
-        raise ValueError(
-            f"customer state record has unknown version {data[0]} (this code reads {STATE_VERSION})"
-        )
-    pos = _FIXED.size
-    for _ in range(2):
-        if pos >= len(data):
-            raise ValueError(f"customer state record is truncated ({len(data)} bytes)")
-        pos += 1 + data[pos]
-    if pos != len(data):
-        raise ValueError(f"customer state record has {len(data)} bytes, its layout says {pos}")
-    _texts(data)
-    _check_invariants(_Fields._make(_FIXED.unpack_from(data)))
-    return data
-
-
-def _check_invariants(f: _Fields) -> None:
-    broken = [
-        name
-        for name, ok in (
-            ("first_ms <= last_ms", _NONE <= f.first_ms <= f.last_ms),
-            ("last_purchase_ms <= last_ms", _NONE <= f.last_purchase_ms <= f.last_ms),
-            ("purchases iff last_purchase_ms", (f.purchases == 0) == (f.last_purchase_ms == _NONE)),
-            ("amounts >= 0", f.spend_cents >= 0 and f.refund_cents >= 0 and 0 <= f.decayed < math.inf),
-            ("profile fields", (f.age <= 120 or f.age == _NO_AGE) and not f.income < 0),
-        )
-        if not ok
-    ]
-    if broken:
-        raise ValueError(f"customer state record is corrupt: {', '.join(broken)} does not hold")
+    return check_state(data)
 
 
 def aggregate_history(events: Iterable[Event]) -> dict[str, CustomerState]:
@@ -340,9 +294,3 @@ def batch_features(events: Iterable[Event], now_ms: int | None = None) -> pd.Dat
         values = [np.nan if r[name] is None else r[name] for r in rows]
         columns[name] = pd.Series(values, index=index, dtype=object)
     return pd.DataFrame(columns, index=index, columns=list(EVENT_FEATURE_SPEC.feature_names))
-
-
-def state_summary(state: CustomerState) -> dict[str, Any]:
-    """The raw state fields, for logs and debugging."""
-    gender, country = _texts(state)
-    return {**_Fields._make(_FIXED.unpack_from(state))._asdict(), "gender": gender, "country": country}

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from model.drift import baseline_histogram, is_missing, js_distance, linf, psi, wasserstein_normalised
+from model.drift import baseline_histogram, js_distance, linf, psi, wasserstein_normalised
+from model.spec import is_missing, number_or_nan
 from model.windows import SlotWindow
 
 STATES = ("ok", "warn", "alert")
@@ -127,7 +128,7 @@ class _FeatureTracker:
     def slots(self, column: Sequence[Any]) -> list[int]:
         if not self.numeric:
             return [self._missing if is_missing(v) else self._index.get(str(v), self._other) for v in column]
-        values = np.array([math.nan if v is None else _number(v) for v in column], dtype=float)
+        values = np.array([number_or_nan(v) for v in column], dtype=float)
         slots = np.searchsorted(self._interior, values, side="right")
         slots[~np.isfinite(values) | self._no_bins] = self._missing
         return slots.tolist()
@@ -143,13 +144,6 @@ class _FeatureTracker:
         if bins_expected.sum() == 0 or bins_live.sum() == 0:
             return value_psi, math.nan
         return value_psi, wasserstein_normalised(self.baseline["edges"], bins_expected, bins_live)
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 class DriftMonitor:

@@ -9,7 +9,8 @@ stream.
 The learned centres are state like a customer's: the scorer keeps one set per input partition (so the
 result of a partition does not depend on how partitions are spread over instances) and checkpoints
 them with the batch, in the same changelog and the same commit. A checkpoint is a small binary record
-(never a pickle: the changelog is data, not code), tied to the base model it was seeded from.
+(never a pickle: the changelog is data, not code), tied to the base model it was seeded from; its
+layout is in ``model.changelog``.
 
 >>> import numpy as np
 >>> from model.pipeline import build_pipeline, to_frame
@@ -29,9 +30,7 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import struct
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -39,15 +38,10 @@ from typing import Any
 import numpy as np
 from river.cluster import KMeans
 
+from model.changelog import checkpoint_rows_learned, decode_checkpoint, encode_checkpoint, model_fingerprint
 from model.scoring import Assignment, SegmentModel, assign
 
-_HEADER = struct.Struct("<B8sIIQ")  # version, base model fingerprint, k, d, rows learned
-_VERSION = 1
 log = logging.getLogger(__name__)
-
-
-def _fingerprint(model_id: str) -> bytes:
-    return hashlib.sha256(model_id.encode()).digest()[:8]
 
 
 class OnlineKMeans:
@@ -107,31 +101,23 @@ class OnlineKMeans:
     def check_checkpoint(self, checkpoint: bytes) -> tuple[np.ndarray, int]:
         """The centres and rows learned of ``checkpoint``; ``ValueError`` says why it does not fit.
 
-        It must be this version's layout, of this base model, with the model's k x d centres, all
-        finite (a NaN centre would put NaN distances into every update).
+        It must be a valid checkpoint (``model.changelog.decode_checkpoint``: this version's layout,
+        all centres finite) of this base model, with the model's k x d centres.
         """
-        if len(checkpoint) < _HEADER.size:
-            raise ValueError(f"checkpoint of {len(checkpoint)} bytes is shorter than its header")
-        version, fingerprint, k, d, learned = _HEADER.unpack_from(checkpoint)
-        if version != _VERSION:
-            raise ValueError(f"checkpoint version {version} is not {_VERSION}")
-        if fingerprint != _fingerprint(self.base.model_id):
+        decoded = decode_checkpoint(checkpoint)
+        if decoded.fingerprint != model_fingerprint(self.base.model_id):
             raise ValueError(f"checkpoint belongs to another model than {self.base.model_id}")
-        if (k, d) != self._seed_centres.shape or len(checkpoint) != _HEADER.size + 8 * k * d:
+        if decoded.centres.shape != self._seed_centres.shape:
+            k, d = decoded.centres.shape
             raise ValueError(
-                f"checkpoint of {k}x{d} centres in {len(checkpoint)} bytes does not fit the model's "
+                f"checkpoint of {k}x{d} centres does not fit the model's "
                 f"{self._seed_centres.shape[0]}x{self._seed_centres.shape[1]}"
             )
-        centres = np.frombuffer(checkpoint, dtype="<f8", offset=_HEADER.size).reshape(k, d)
-        if not np.isfinite(centres).all():
-            raise ValueError("checkpoint centres are not all finite")
-        return centres.copy(), learned
+        return decoded.centres, decoded.learned
 
     def _checkpoint(self, centres: np.ndarray, learned: int) -> bytes:
-        k, d = centres.shape
-        header = _HEADER.pack(_VERSION, _fingerprint(self.base.model_id), k, d, learned)
-        return header + centres.astype("<f8").tobytes()
+        return encode_checkpoint(self.base.model_id, centres, learned)
 
     @staticmethod
     def rows_learned(checkpoint: bytes) -> int:
-        return _HEADER.unpack_from(checkpoint)[4]
+        return checkpoint_rows_learned(checkpoint)

@@ -11,14 +11,36 @@ fed features it was not trained on.
 ('spend', 'country')
 >>> FeatureSpec.from_dict(spec.to_dict()) == spec
 True
+
+In a feature row, ``None`` or NaN is an unknown value; :func:`number_or_nan` and :func:`is_missing` are
+the one way the code reads a value that way:
+
+>>> number_or_nan(3), number_or_nan("2.5"), number_or_nan(None), number_or_nan("n/a")
+(3.0, 2.5, nan, nan)
+>>> is_missing(None), is_missing(float("nan")), is_missing(0.0)
+(True, True, False)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def number_or_nan(value: Any) -> float:
+    """``value`` as a float; NaN (unknown) for ``None`` and for anything that is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a feature value is unknown: ``None`` or a float NaN."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 @dataclass(frozen=True)

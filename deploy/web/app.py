@@ -29,6 +29,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from prometheus_client import CollectorRegistry
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
+from deploy.cli import configure_logging
 from deploy.web.errors import error_response
 from deploy.web.forms import build_form_class
 from deploy.web.metrics import WebMetrics
@@ -103,9 +104,9 @@ def from_environment() -> Flask:
     The signing key comes from ``SEGMENTER_MODEL_KEY_FILE`` or ``SEGMENTER_MODEL_KEY`` (``segmenter
     serve`` passes ``--model-key-file`` on as the former), so every worker verifies before unpickling.
     """
-    logging.basicConfig(
-        level=os.environ.get("SEGMENTER_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
+    configure_logging(  # JSON when SEGMENTER_LOG_FORMAT=json (``segmenter serve --log-format json``)
+        os.environ.get("SEGMENTER_LOG_LEVEL", "INFO"),
+        text_format="%(asctime)s %(levelname)s %(process)d %(name)s %(message)s",
     )
     key = resolve_model_key(None, os.environ)
     return create_app(os.environ.get("SEGMENTER_MODEL_DIR", "artifacts/cdnow"), model_key=key)

@@ -1,7 +1,8 @@
 """gunicorn settings for the web app (``segmenter serve`` passes them as ``python:deploy.web.gunicorn_conf``).
 
-Every value comes from the environment that ``segmenter serve`` prepares (flags -> SEGMENTER_WEB_*),
-so ``gunicorn -c python:deploy.web.gunicorn_conf`` with the same variables runs the same server.
+Every value comes from the environment that ``segmenter serve`` prepares (flags -> SEGMENTER_WEB_*,
+``--log-format`` -> SEGMENTER_LOG_FORMAT), so ``gunicorn -c python:deploy.web.gunicorn_conf`` with the
+same variables runs the same server.
 Metrics use prometheus-client's multiprocess mode: the directory in ``PROMETHEUS_MULTIPROC_DIR`` is
 emptied when the server starts (stale files would add old counts), and a worker that exits is marked
 dead so its live gauges are dropped.
@@ -33,6 +34,8 @@ accesslog = os.environ.get("SEGMENTER_WEB_ACCESS_LOG", "-") or None
 errorlog = "-"
 loglevel = os.environ.get("SEGMENTER_LOG_LEVEL", "info").lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms pid=%(p)s "%(a)s"'
+if os.environ.get("SEGMENTER_LOG_FORMAT") == "json":  # `segmenter serve --log-format json`
+    logger_class = "deploy.web.gunicorn_log.JsonLogger"  # error and access lines as JSON objects
 # Heartbeat files on tmpfs: a disk-backed /tmp can stall them and get healthy workers killed.
 worker_tmp_dir = "/dev/shm" if Path("/dev/shm").is_dir() else None
 limit_request_line = 4094  # the longest URL the app has is under 100 bytes

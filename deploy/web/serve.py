@@ -8,6 +8,7 @@ Examples::
 
     segmenter serve --model-dir artifacts/cdnow
     SEGMENTER_WEB_BIND=0.0.0.0:8000 SEGMENTER_WEB_WORKERS=4 segmenter serve   # behind a reverse proxy
+    segmenter serve --log-format json   # every line JSON: gunicorn's, the access log's, the app's
 
 With a model key (``SEGMENTER_MODEL_KEY``, or ``--model-key-file``), the artifact's signature is
 checked before anything is unpickled, here and in every worker; an unsigned or wrongly signed artifact
@@ -71,6 +72,8 @@ def server_environment(args: argparse.Namespace, base: dict[str, str] | None = N
         "SEGMENTER_MODEL_DIR": str(Path(args.model_dir).resolve()),
         "SEGMENTER_LOG_LEVEL": getattr(args, "log_level", "INFO"),
     }
+    if getattr(args, "log_format", None):  # gunicorn and its workers log as `segmenter serve` does
+        env["SEGMENTER_LOG_FORMAT"] = args.log_format
     if getattr(args, "model_key_file", None):  # the workers read the key from the same file
         env["SEGMENTER_MODEL_KEY_FILE"] = str(Path(args.model_key_file).resolve())
     if not env.get("SEGMENTER_WEB_SECRET_KEY"):

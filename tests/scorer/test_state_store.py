@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import struct
+
+import pytest
+
 from consumer.backends.abstract import Record
 from consumer.state_restore import KEY_SHOWN, judge
 from consumer.state_store import ONLINE_MODEL_KEY, Entry, StateStore
+from model.changelog import ENTRY_VERSION
 from model.events import Event
 from model.features import initialize, update
 
@@ -72,3 +77,25 @@ def test_online_checkpoints_travel_with_their_partition():
     assert not store.owns(1)
     store.restore(judge(1, _records([(ONLINE_MODEL_KEY, b"centres"), (ONLINE_MODEL_KEY, None)], 1)))
     assert store.checkpoint(1) is None, "a tombstone removes the checkpoint too"
+
+
+def test_a_version_1_entry_is_read_with_an_empty_ring_and_restored_in_the_current_layout():
+    state = update(initialize(), Event("e1", "c1", "purchase", 86_400_000, amount=4.0))
+    version_1 = struct.pack("<Bqh", 1, 7, 3) + state  # the layout before the event-id ring
+    entry = Entry.from_bytes(version_1)
+    assert (entry.state, entry.last_offset, entry.last_segment) == (state, 7, 3)
+    assert not entry.has_seen("e1")
+    judged = judge(0, _records([(b"c1", version_1)]))
+    assert judged.entries == {"c1": entry.to_bytes()}
+    assert judged.entries["c1"][0] == ENTRY_VERSION
+    store = StateStore()
+    store.restore(judged)
+    assert store.get(0, "c1") == entry, "the hot path reads the upgraded entry without checks"
+
+
+def test_an_entry_of_an_unknown_version_or_cut_inside_its_ring_is_refused():
+    good = _entry(1.0)
+    with pytest.raises(ValueError, match="version 3 is not 2"):
+        Entry.from_bytes(b"\x03" + good[1:])
+    with pytest.raises(ValueError, match="shorter than its 35-byte header"):
+        Entry.from_bytes(good[:20])

@@ -1,0 +1,336 @@
+"""The state changelog format: every record kind, key, layout and version, encoded and decoded here.
+
+The scorer keeps its per-customer state in a compacted changelog topic, one partition per input
+partition. Changing a layout means editing this file only: the aggregator (``model.features``), the
+store (``consumer.state_store``), restore (``consumer.state_restore``) and the online model
+(``model.online``) use the functions below and never a struct of their own.
+
+Record kinds
+------------
+=============================  =====================================  ===================================
+key                            value                                  tombstone (``None`` value)
+=============================  =====================================  ===================================
+customer id (UTF-8)            customer entry, version 2 (1 is read)  the customer was erased, or the
+                                                                      partition reset (``--reset-state``)
+``b"\\x00online-model"``        online-model checkpoint, version 1      the partition was reset
+=============================  =====================================  ===================================
+
+The checkpoint key starts with NUL, which a customer id never holds (ids are printable text:
+``model.events``). Every integer is little-endian; offsets below are in bytes.
+
+Customer entry, version 2 (``ENTRY_VERSION``; the value is the in-memory form too, so writing the
+changelog costs no encoding)::
+
+    0   B    entry version (2)
+    1   q    input offset of the last event applied (-1: none); replays at or below it are skipped
+    9   h    last segment published (-1: none yet)
+    11  6I   ring of the crc32 of the customer's last ``RECENT_IDS`` event ids, newest last (0: empty
+             slot; a hash of 0 is stored as 1), so a re-sent event (same ``event_id``) counts once
+    35  ...  aggregator state record (below)
+
+Version 1 is the same without the ring: the state record starts at 11. It is read with an empty ring
+and restore keeps it in the current layout (:func:`entry_is_current`).
+
+Aggregator state record, version 1 (``STATE_VERSION``; the ``model.features`` state *is* this record,
+so ``pack_state`` is free and ``unpack_state`` only validates)::
+
+    0   B    state version (1)
+    1   q    first event ts (ms; -1: no event yet)      57  Q  category set: 64-bit hashed bitmask
+    9   q    last event ts (ms; -1)                      65  d  income (NaN: unknown)
+    17  q    last purchase ts (ms; -1)                   73  q  ts of the latest profile (ms; -1)
+    25  I    purchases (saturating)                      81  I  crc32 of that profile's event id
+    29  I    visits (saturating)                         85  B  age (255: unknown)
+    33  q    spend (integer cents, saturating)           86  gender, then country: each a length byte
+    41  q    refunds (integer cents, saturating)             and that many bytes of UTF-8 (0: unknown)
+    49  d    spend decayed to the last purchase ts
+
+Online-model checkpoint, version 1 (``CHECKPOINT_VERSION``; never a pickle, the changelog is data)::
+
+    0   B    checkpoint version (1)
+    1   8s   first 8 bytes of sha256(base model id): a checkpoint fits only the model it was seeded from
+    9   I    k (centres)
+    13  I    d (dimensions)
+    17  Q    rows learned
+    25  ...  k x d float64 centres, row by row
+
+The sizes above are the structs'; a layout change that forgets the table fails here:
+
+>>> _ENTRY_HEADER.size, _ENTRY_HEADER.size + _RING.size, _STATE_FIXED.size, _CHECKPOINT_HEADER.size
+(11, 35, 86, 25)
+>>> state = empty_state()
+>>> entry = encode_entry(state, 41, NO_SEGMENT, ring_push(NO_RECENT_IDS, "e-7"))
+>>> decode_entry(entry) == decode_trusted_entry(entry), ring_holds(decode_entry(entry)[3], "e-7")
+(True, True)
+>>> decode_entry(b"xx")
+Traceback (most recent call last):
+...
+ValueError: changelog entry of 2 bytes is shorter than its 11-byte header
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+import zlib
+from typing import NamedTuple
+
+import numpy as np
+
+__all__ = [
+    "CENTS_MAX",
+    "CHECKPOINT_VERSION",
+    "COUNT_MAX",
+    "ENTRY_VERSION",
+    "NO_AGE",
+    "NO_RECENT_IDS",
+    "NO_SEGMENT",
+    "NO_TIME",
+    "ONLINE_MODEL_KEY",
+    "RECENT_IDS",
+    "STATE_VERSION",
+    "Checkpoint",
+    "StateFields",
+    "check_state",
+    "checkpoint_rows_learned",
+    "decode_checkpoint",
+    "decode_entry",
+    "decode_trusted_entry",
+    "empty_state",
+    "encode_checkpoint",
+    "encode_entry",
+    "entry_is_current",
+    "model_fingerprint",
+    "pack_state_fields",
+    "pack_texts",
+    "ring_holds",
+    "ring_push",
+    "state_tail",
+    "unpack_state_fields",
+    "unpack_texts",
+]
+
+# ---- keys -------------------------------------------------------------------------------------------
+
+ONLINE_MODEL_KEY = b"\x00online-model"
+
+# ---- customer entry ---------------------------------------------------------------------------------
+
+ENTRY_VERSION = 2
+_RING_SINCE_VERSION = 2
+_ENTRY_HEADER = struct.Struct("<Bqh")  # entry version, last applied offset, last segment
+RECENT_IDS = 6
+_RING = struct.Struct(f"<{RECENT_IDS}I")
+_STATE_AT = _ENTRY_HEADER.size + _RING.size  # where the state record starts in a current entry
+NO_RECENT_IDS = bytes(_RING.size)
+NO_SEGMENT = -1
+
+
+def encode_entry(state: bytes, last_offset: int, last_segment: int, recent_ids: bytes) -> bytes:
+    """A customer entry in the current layout (``recent_ids`` is a ring from :func:`ring_push`)."""
+    return _ENTRY_HEADER.pack(ENTRY_VERSION, last_offset, last_segment) + recent_ids + state
+
+
+def decode_entry(data: bytes) -> tuple[bytes, int, int, bytes]:
+    """``(state, last_offset, last_segment, recent_ids)`` of any readable version, all validated.
+
+    ``ValueError`` names what is wrong (its message is what restore reports for a quarantined entry).
+    """
+    if len(data) < _ENTRY_HEADER.size:
+        raise ValueError(
+            f"changelog entry of {len(data)} bytes is shorter than its {_ENTRY_HEADER.size}-byte header"
+        )
+    version, offset, segment = _ENTRY_HEADER.unpack_from(data)
+    if version not in (1, ENTRY_VERSION):
+        raise ValueError(f"changelog entry version {version} is not {ENTRY_VERSION}")
+    has_ring = version >= _RING_SINCE_VERSION
+    state_at = _STATE_AT if has_ring else _ENTRY_HEADER.size
+    if len(data) < state_at:
+        raise ValueError(f"changelog entry of {len(data)} bytes is shorter than its {state_at}-byte header")
+    recent = data[_ENTRY_HEADER.size : state_at] if has_ring else NO_RECENT_IDS
+    return check_state(data[state_at:]), offset, segment, recent
+
+
+def decode_trusted_entry(data: bytes) -> tuple[bytes, int, int, bytes]:
+    """:func:`decode_entry` without checks, for an entry already validated in the current layout."""
+    _, offset, segment = _ENTRY_HEADER.unpack_from(data)
+    return data[_STATE_AT:], offset, segment, data[_ENTRY_HEADER.size : _STATE_AT]
+
+
+def entry_is_current(data: bytes) -> bool:
+    """Whether a valid entry is already in the current layout (else re-encode what it decodes to)."""
+    return data[0] == ENTRY_VERSION
+
+
+def _id_hash(event_id: str) -> int:
+    return zlib.crc32(event_id.encode("utf-8")) or 1  # 0 marks an empty slot
+
+
+def ring_holds(recent_ids: bytes, event_id: str) -> bool:
+    """Whether ``event_id`` is among the ids of the ring (six 32-bit hashes: a genuine event is
+    mistaken for a repeat about once in 700 million)."""
+    return _id_hash(event_id) in _RING.unpack(recent_ids)
+
+
+def ring_push(recent_ids: bytes, event_id: str) -> bytes:
+    """The ring with ``event_id`` added as the newest, the oldest dropped."""
+    return recent_ids[4:] + _id_hash(event_id).to_bytes(4, "little")
+
+
+# ---- aggregator state record ------------------------------------------------------------------------
+
+STATE_VERSION = 1
+NO_TIME = -1  # "no such event yet" in the timestamp fields
+NO_AGE = 255
+COUNT_MAX = 2**32 - 1  # purchases and visits saturate here (``I`` fields)
+CENTS_MAX = 2**63 - 1  # spend and refunds saturate here (``q`` fields)
+_TEXT_MAX = 255  # bytes of a text field (one length byte)
+
+
+class StateFields(NamedTuple):
+    """The fixed part of the state record, in layout order; the defaults are a customer with no events.
+
+    Money is in integer cents so sums are exact in any order.
+    """
+
+    version: int = STATE_VERSION
+    first_ms: int = NO_TIME
+    last_ms: int = NO_TIME
+    last_purchase_ms: int = NO_TIME
+    purchases: int = 0
+    visits: int = 0
+    spend_cents: int = 0
+    refund_cents: int = 0
+    decayed: float = 0.0  # spend decayed to last_purchase_ms
+    category_mask: int = 0  # 64-bit hashed set: an estimate, two categories may rarely share a bit
+    income: float = math.nan  # NaN = unknown
+    profile_ms: int = NO_TIME
+    profile_rank: int = 0  # crc32(event_id): the stable tie-break between profiles with the same ts
+    age: int = NO_AGE
+
+
+_STATE_FIXED = struct.Struct("<BqqqIIqqdQdqIB")  # StateFields, in order
+_NO_TEXTS = b"\x00\x00"
+
+unpack_state_fields = _STATE_FIXED.unpack_from  # (state) -> tuple in StateFields order; no checks
+
+
+def pack_state_fields(fields: tuple | list, tail: bytes) -> bytes:
+    """A state record of the fixed ``fields`` (``StateFields`` order) and a text tail (:func:`pack_texts`)."""
+    return _STATE_FIXED.pack(*fields) + tail
+
+
+def state_tail(state: bytes) -> bytes:
+    """The text tail of a state record, to carry over unchanged into the next one."""
+    return state[_STATE_FIXED.size :]
+
+
+def empty_state() -> bytes:
+    """The state record of a customer with no events."""
+    return pack_state_fields(StateFields(), _NO_TEXTS)
+
+
+def _text(value: str | None) -> bytes:
+    # cut at 255 bytes without splitting a character (model.events allows 64 characters, up to 256 bytes)
+    if value is None:
+        return b"\x00"
+    data = value.encode("utf-8")[:_TEXT_MAX].decode("utf-8", "ignore").encode("utf-8")
+    return bytes((len(data),)) + data
+
+
+def pack_texts(gender: str | None, country: str | None) -> bytes:
+    """The text tail of a state record (``None`` and ``""`` are both stored as unknown)."""
+    return _text(gender) + _text(country)
+
+
+def unpack_texts(state: bytes) -> tuple[str | None, str | None]:
+    """``(gender, country)`` of a state record, ``None`` when unknown."""
+    out: list[str | None] = []
+    pos = _STATE_FIXED.size
+    for _ in range(2):
+        n = state[pos]
+        out.append(state[pos + 1 : pos + 1 + n].decode("utf-8") if n else None)
+        pos += 1 + n
+    return out[0], out[1]
+
+
+def check_state(data: bytes) -> bytes:
+    """Check a state record and return it; ``ValueError`` names what is wrong with it."""
+    data = bytes(data)
+    if not data:
+        raise ValueError("customer state record is empty")
+    if data[0] != STATE_VERSION:
+        raise ValueError(
+            f"customer state record has unknown version {data[0]} (this code reads {STATE_VERSION})"
+        )
+    pos = _STATE_FIXED.size
+    for _ in range(2):
+        if pos >= len(data):
+            raise ValueError(f"customer state record is truncated ({len(data)} bytes)")
+        pos += 1 + data[pos]
+    if pos != len(data):
+        raise ValueError(f"customer state record has {len(data)} bytes, its layout says {pos}")
+    unpack_texts(data)  # UnicodeDecodeError is a ValueError
+    _check_invariants(StateFields._make(_STATE_FIXED.unpack_from(data)))
+    return data
+
+
+def _check_invariants(f: StateFields) -> None:
+    broken = [
+        name
+        for name, ok in (
+            ("first_ms <= last_ms", NO_TIME <= f.first_ms <= f.last_ms),
+            ("last_purchase_ms <= last_ms", NO_TIME <= f.last_purchase_ms <= f.last_ms),
+            ("purchases iff last_purchase_ms", (f.purchases == 0) == (f.last_purchase_ms == NO_TIME)),
+            ("amounts >= 0", f.spend_cents >= 0 and f.refund_cents >= 0 and 0 <= f.decayed < math.inf),
+            ("profile fields", (f.age <= 120 or f.age == NO_AGE) and not f.income < 0),
+        )
+        if not ok
+    ]
+    if broken:
+        raise ValueError(f"customer state record is corrupt: {', '.join(broken)} does not hold")
+
+
+# ---- online-model checkpoint ------------------------------------------------------------------------
+
+CHECKPOINT_VERSION = 1
+_CHECKPOINT_HEADER = struct.Struct("<B8sIIQ")  # version, base model fingerprint, k, d, rows learned
+
+
+class Checkpoint(NamedTuple):
+    fingerprint: bytes  # :func:`model_fingerprint` of the base model
+    centres: np.ndarray  # k x d, finite, a writable copy
+    learned: int  # rows learned since the centres were seeded
+
+
+def model_fingerprint(model_id: str) -> bytes:
+    return hashlib.sha256(model_id.encode()).digest()[:8]
+
+
+def encode_checkpoint(model_id: str, centres: np.ndarray, learned: int) -> bytes:
+    """The checkpoint of ``centres`` (k x d) learned from the base model ``model_id``."""
+    k, d = centres.shape
+    header = _CHECKPOINT_HEADER.pack(CHECKPOINT_VERSION, model_fingerprint(model_id), k, d, learned)
+    return header + centres.astype("<f8").tobytes()
+
+
+def decode_checkpoint(data: bytes) -> Checkpoint:
+    """A checkpoint of this layout, its size matching its k x d and every centre finite (a NaN centre
+    would put NaN distances into every update); ``ValueError`` says what is wrong. Whether it fits a
+    given model (fingerprint, k and d) is that model's check (``model.online``)."""
+    if len(data) < _CHECKPOINT_HEADER.size:
+        raise ValueError(f"checkpoint of {len(data)} bytes is shorter than its header")
+    version, fingerprint, k, d, learned = _CHECKPOINT_HEADER.unpack_from(data)
+    if version != CHECKPOINT_VERSION:
+        raise ValueError(f"checkpoint version {version} is not {CHECKPOINT_VERSION}")
+    if len(data) != _CHECKPOINT_HEADER.size + 8 * k * d:
+        raise ValueError(f"checkpoint of {k}x{d} centres in {len(data)} bytes does not fit its layout")
+    centres = np.frombuffer(data, dtype="<f8", offset=_CHECKPOINT_HEADER.size).reshape(k, d)
+    if not np.isfinite(centres).all():
+        raise ValueError("checkpoint centres are not all finite")
+    return Checkpoint(fingerprint, centres.copy(), learned)
+
+
+def checkpoint_rows_learned(data: bytes) -> int:
+    """Rows learned of a checkpoint (header only, unvalidated)."""
+    return _CHECKPOINT_HEADER.unpack_from(data)[4]
