@@ -105,7 +105,8 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
     )
     from consumer.http import MetricsServer, Readiness
     from consumer.processor import Topics
-    from consumer.runner import RunnerSettings, ScorerRunner, install_sigterm
+    from consumer.runner import RunnerSettings, ScorerRunner
+    from consumer.shutdown import install_sigterm
     from consumer.state_restore import RestoreRefusedError
 
     settings = RunnerSettings(
