@@ -103,6 +103,7 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         ConfigurationError,
         make_backend,
     )
+    from consumer.dead_letter_limit import InvalidShareExceededError
     from consumer.http import MetricsServer, Readiness
     from consumer.processor import Topics
     from consumer.runner import RunnerSettings, ScorerRunner
@@ -124,6 +125,8 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         min_event_ms=args.min_event_ms,
         strict_restore=args.strict_restore,
         reset_state=args.reset_state,
+        max_invalid_ratio=args.max_invalid_ratio,
+        invalid_window=args.invalid_window,
     )
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
     readiness = Readiness()
@@ -146,6 +149,9 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         except RestoreRefusedError as error:  # the stored state stops the start: where, and the way out
             log.error("the scorer refused to start: %s", error)
             return 2
+        except InvalidShareExceededError as error:  # most input invalid: a wrong topic or schema
+            log.error("the scorer stopped: %s", error)
+            return 3
         finally:
             restore_signals()
     json.dump({**vars(summary), "events_per_second": round(summary.events_per_second, 1)}, sys.stdout)

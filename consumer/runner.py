@@ -7,7 +7,8 @@
 - :mod:`consumer.telemetry`: run summary, batch metrics, the current model's drift monitor, lag;
 - :mod:`consumer.partition_restore`: assigned partitions are restored from the changelog inside the
   rebalance callback, before their first record; revoked ones are dropped (every batch is committed
-  by the time poll runs).
+  by the time poll runs);
+- :mod:`consumer.dead_letter_limit`: stops the scorer when most of the input is invalid.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, TopicPartition, TopicSpec
 from consumer.committers import Committer, committer_for
+from consumer.dead_letter_limit import InvalidShareLimit
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.partition_restore import PartitionRestorer
@@ -49,6 +51,8 @@ class RunnerSettings:
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS  # earlier events are implausible_timestamp
     strict_restore: bool = False  # an invalid changelog entry refuses the start instead of quarantine
     reset_state: bool = False  # discard (tombstone) the state of partitions ahead of their input
+    max_invalid_ratio: float | None = None  # stop (exit 3) above this invalid share; None: no limit
+    invalid_window: int = 10_000  # ... of the last this many records (consumer/dead_letter_limit.py)
 
 
 class ScorerRunner:
@@ -78,6 +82,7 @@ class ScorerRunner:
             backend, self.store, model, s.topics.changelog, metrics=self.metrics,
             readiness=self.readiness, strict=s.strict_restore, reset_state=s.reset_state,
         )  # fmt: skip
+        self.invalid_share = InvalidShareLimit(s.max_invalid_ratio, s.invalid_window)
         self._consumer: Consumer | None = None  # the group member, for the input's end offsets
 
     @property
@@ -122,7 +127,7 @@ class ScorerRunner:
         return self.summary
 
     def _handle(self, records, consumer: Consumer, committer: Committer) -> None:
-        """Process and commit one batch (a refused one is read again)."""
+        """Process and commit one batch (a refused one is read again); stop if most input is invalid."""
         try:
             result = self.processor.process(records)
             self.metrics.scoring_latency.observe(result.scoring_seconds)
@@ -132,6 +137,7 @@ class ScorerRunner:
         except Exception as error:
             self.telemetry.batch_failed(records, error)
             raise
+        self.invalid_share.observe(len(records), result.invalid)  # raises InvalidShareExceededError
 
     # -- rebalance callbacks (run inside poll, between batches) -----------------------------------
 
