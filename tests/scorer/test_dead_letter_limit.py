@@ -10,7 +10,7 @@ from scorer_process import committed_total, read, replayed, scorer_command
 
 from consumer import cli
 from consumer.backends import ClientConfig, TopicPartition, make_backend
-from consumer.backends.memory_broker import MemoryBroker
+from consumer.backends.memory import MemoryBroker
 from consumer.dead_letter_limit import InvalidShareExceededError
 from consumer.runner import RunnerSettings, ScorerRunner
 
