@@ -21,10 +21,10 @@ class TimedRunner(ScorerRunner):
     first: float | None = None
     last: float | None = None
 
-    def _handle(self, records, consumer, producer) -> None:
+    def _handle(self, records, consumer, committer) -> None:
         if self.first is None:
             self.first = time.perf_counter()
-        super()._handle(records, consumer, producer)
+        super()._handle(records, consumer, committer)
         self.last = time.perf_counter()
 
 

@@ -95,8 +95,10 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         ConfigurationError,
         make_backend,
     )
+    from consumer.dead_letter_limit import InvalidShareExceededError
     from consumer.http import MetricsServer, Readiness
-    from consumer.runner import ScorerRunner, install_sigterm
+    from consumer.runner import ScorerRunner
+    from consumer.shutdown import install_sigterm
     from consumer.state_restore import RestoreRefusedError
 
     settings = runner_settings(args)
@@ -121,6 +123,9 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         except RestoreRefusedError as error:  # the stored state stops the start: where, and the way out
             log.error("the scorer refused to start: %s", error)
             return 2
+        except InvalidShareExceededError as error:  # most input invalid: a wrong topic or schema
+            log.error("the scorer stopped: %s", error)
+            return 3
         finally:
             restore_signals()
     json.dump({**vars(summary), "events_per_second": round(summary.events_per_second, 1)}, sys.stdout)

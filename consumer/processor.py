@@ -1,8 +1,9 @@
 """One poll batch in, everything to write out: the scorer's logic, with no I/O at all.
 
 ``Processor.process(records)`` decodes each record (invalid ones become dead letters), folds the
-valid events into their customers' state, scores every changed customer in ONE vectorised call, and
-returns the outputs to produce, the offsets to commit and the new state entries. The caller applies
+valid events into their customers' state, scores the changed customers of each partition in ONE
+vectorised call (of any :class:`~model.scoring.Scorer`: the batch or the online model), and returns
+the outputs to produce, the offsets to commit and the new state entries. The caller applies
 the entries to the store only after the outputs and offsets are durably committed, so an aborted or
 failed batch leaves the in-memory state exactly as the changelog has it.
 
@@ -26,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
@@ -34,18 +35,9 @@ from consumer.state_store import NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
 from model.errors import InvalidEvent, shown
 from model.events import DEFAULT_MIN_EVENT_MS, decode_event
 from model.features import features, initialize, last_event_ms, update
-from model.spec import FeatureSpec
+from model.scoring import Scorer
 
 log = logging.getLogger(__name__)
-
-
-class Scorer(Protocol):
-    """What the processor needs of a model: the batch artifact model and the online river model."""
-
-    model_id: str
-    spec: FeatureSpec
-
-    def score(self, rows: Sequence[dict[str, Any]]) -> list: ...
 
 
 @dataclass(frozen=True)
@@ -176,10 +168,7 @@ class Processor:
         rows = [features(entry.state, last_event_ms(entry.state)) for entry, _ in changed.values()]
         _count_out_of_range(rows, model.spec, result.out_of_range)
         started = time.perf_counter()
-        if hasattr(model, "score_partition"):
-            assignments = self._score_online(model, changed, rows, result)
-        else:
-            assignments = _score_rows(model, rows)
+        assignments = self._score_partitions(model, changed, rows, result)
         result.scoring_seconds = time.perf_counter() - started
         scored_at = wall_time(self.wall_clock())
         schema_hash = model.spec.schema_hash()
@@ -216,22 +205,22 @@ class Processor:
             result.outputs.append(Output(self.topics.changelog, key, encoded, partition=partition))
             result.scored.append(Scored(customer_id, assignment.segment_id, previous, event_time, row))
 
-    def _score_online(self, model, changed: dict, rows: list, result: BatchResult) -> list:
-        """Score per partition with that partition's learned centres; checkpoint them with the batch."""
+    def _score_partitions(self, model: Scorer, changed: dict, rows: list, result: BatchResult) -> list:
+        """Score per partition, from that partition's checkpoint; a new checkpoint goes with the batch."""
         by_partition: dict[int, list[int]] = {}
         for i, (partition, _) in enumerate(changed):
             by_partition.setdefault(partition, []).append(i)
         assignments: list = [None] * len(rows)
         for partition, indexes in by_partition.items():
-            scored, checkpoint = model.score_partition(
-                [rows[i] for i in indexes], self.store.checkpoint(partition)
-            )
+            part_rows = [rows[i] for i in indexes]
+            scored, checkpoint = _score_rows(model, part_rows, self.store.checkpoint(partition))
             for i, assignment in zip(indexes, scored, strict=True):
                 assignments[i] = assignment
-            result.checkpoints[partition] = checkpoint
-            result.outputs.append(
-                Output(self.topics.changelog, ONLINE_MODEL_KEY, checkpoint, partition=partition)
-            )
+            if checkpoint is not None:  # an online model's learned centres
+                result.checkpoints[partition] = checkpoint
+                result.outputs.append(
+                    Output(self.topics.changelog, ONLINE_MODEL_KEY, checkpoint, partition=partition)
+                )
         return assignments
 
     def commit_entries(self, result: BatchResult) -> None:
@@ -252,23 +241,26 @@ def _message(error: BaseException) -> str:
         return shown(error)
 
 
-def _score_rows(model, rows: list[dict]) -> list:
-    """All rows in one call; if that fails, row by row, so one customer's row cannot fail the batch
-    (``None`` for a row the model refuses)."""
+def _score_rows(model: Scorer, rows: list[dict], checkpoint: bytes | None) -> tuple[list, bytes | None]:
+    """One partition's rows in one call; if that fails, row by row, so one customer's row cannot fail
+    the batch (``None`` for a row the model refuses). Returns the assignments and the next checkpoint."""
     try:
-        return model.score(rows)
+        return model.score_partition(rows, checkpoint)
     except Exception:
         log.exception("scoring %d customers in one call failed; scoring them one by one", len(rows))
-    scored = []
+    scored, learned = [], None
     for row in rows:
         try:
-            scored.append(model.score([row])[0])
+            (assignment,), after = model.score_partition([row], learned or checkpoint)
         except Exception as error:
             log.error(
                 "the model refused a customer's features: %s: %s", type(error).__name__, _message(error)
             )
             scored.append(None)
-    return scored
+            continue
+        scored.append(assignment)
+        learned = after or learned
+    return scored, learned
 
 
 def _count_out_of_range(rows: list[dict], spec, counts: Counter) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from consumer.backends.config import SASL_MECHANISMS, SECURITY_PROTOCOLS, ClientConfig
 from consumer.backends.secret import Secret
+from consumer.dead_letter_limit import invalid_ratio
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,12 @@ SCORER = (
         "discard (tombstone) the stored state of assigned partitions whose applied offsets are beyond "
         "the input's end (input topic recreated) instead of refusing to start", bool,
     ),
+    Setting(
+        "--max-invalid-ratio", "SEGMENTER_MAX_INVALID_RATIO", None,
+        "stop (exit 3) when more than this share of the last --invalid-window records is invalid "
+        "(default none: no limit)", invalid_ratio,
+    ),
+    Setting("--invalid-window", "SEGMENTER_INVALID_WINDOW", 10_000, "records the invalid share is of", int),
 )  # fmt: skip
 ADMISSION = (
     Setting(

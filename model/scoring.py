@@ -5,6 +5,11 @@ holds. ``score(rows)`` transforms the whole batch in one call (dict rows through
 of :mod:`model.fastpath`, DataFrames through the pipeline itself) and computes the distance of every
 customer to every centroid in the transformed space.
 
+:class:`Scorer` is what the streaming processor holds, whichever model it is: the batch model and the
+online river model (:mod:`model.online`) both score one partition's changed customers with
+``score_partition(rows, checkpoint)``. The batch model keeps no checkpoint (it returns ``None``); the
+online model starts from the partition's checkpoint and returns the next one.
+
 Confidence of an assignment, in [0, 1]:
 
 - centroid models (KMeans, MiniBatchKMeans): the relative margin ``(second - best) / second`` between
@@ -28,7 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -41,7 +46,7 @@ from model.spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Assignment", "SegmentModel", "assign"]
+__all__ = ["Assignment", "Scorer", "SegmentModel", "assign"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,30 @@ class Assignment:
     distance: float
     confidence: float
     distances: tuple[float, ...]
+
+
+class Scorer(Protocol):
+    """Every model the streaming processor can hold: :class:`SegmentModel` and ``OnlineKMeans``.
+
+    ``model_id``, ``k``, ``algorithm`` and ``manifest`` (its drift references) are what the scorer
+    reports about the model; ``spec`` is the features it takes.
+    """
+
+    model_id: str
+    spec: FeatureSpec
+    k: int
+    algorithm: str
+    manifest: Mapping[str, Any]
+
+    def score_partition(
+        self, rows: Sequence[Mapping[str, Any]], checkpoint: bytes | None
+    ) -> tuple[list[Assignment], bytes | None]:
+        """Assign ``rows`` (one partition's, in order) from ``checkpoint``; the next checkpoint or None."""
+        ...
+
+    def check_checkpoint(self, checkpoint: bytes) -> object:
+        """Raise ``ValueError`` saying why a restored ``checkpoint`` cannot be used."""
+        ...
 
 
 def _distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
@@ -156,6 +185,24 @@ class SegmentModel:
             Assignment(int(s), names[s], float(d[s]), float(c), tuple(d.tolist()))
             for s, d, c in zip(labels.tolist(), dist, confidence.tolist(), strict=True)
         ]
+
+    def score_partition(
+        self, rows: Sequence[Mapping[str, Any]], checkpoint: bytes | None
+    ) -> tuple[list[Assignment], None]:
+        """:meth:`score` as the :class:`Scorer` protocol asks: a batch model has no checkpoint.
+
+        >>> from model.pipeline import build_pipeline, to_frame
+        >>> spec = FeatureSpec("id", numeric=("spend",))
+        >>> rows = [{"spend": s} for s in (1.0, 2.0, 10.0, 11.0)]
+        >>> model = SegmentModel(build_pipeline(spec, k=2, seed=0).fit(to_frame(rows, spec)), spec, {})
+        >>> assignments, checkpoint = model.score_partition(rows[:2], None)
+        >>> len(assignments), checkpoint
+        (2, None)
+        """
+        return self.score(rows), None
+
+    def check_checkpoint(self, checkpoint: bytes) -> None:
+        """Accept any: the batch model ignores checkpoints (an online model serving later may use it)."""
 
     def score_arrays(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame):
         """``(labels, distances n x k, confidence)`` as arrays: the fast path for large batches."""

@@ -19,6 +19,7 @@ from consumer import settings
 from consumer.backends.config import ClientConfig
 from consumer.backends.secret import Secret
 from consumer.cli import runner_settings
+from consumer.dead_letter_limit import invalid_ratio
 from consumer.processor import Topics
 from consumer.replay import ReplayOptions
 from consumer.runner import RunnerSettings
@@ -126,7 +127,7 @@ def _sample(s: settings.Setting) -> tuple[str, object]:
         return s.choices[-1], s.choices[-1]
     if s.type is int:
         return "41", 41
-    if s.type is float:
+    if s.type in (float, invalid_ratio):
         return "0.25", 0.25
     if s.type is Secret:
         return PASSWORD, Secret(PASSWORD)

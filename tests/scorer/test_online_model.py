@@ -73,3 +73,23 @@ def test_processor_checkpoints_the_online_model_into_the_changelog(model_source,
     uninterrupted = processor.process(records[half:])
     assert second.checkpoints == uninterrupted.checkpoints
     assert [s.segment_id for s in second.scored] == [s.segment_id for s in uninterrupted.scored]
+
+
+def test_a_row_the_online_model_refuses_does_not_fail_the_batch(model_source, stream):
+    """One Scorer protocol: the river model gets the per-row isolation the batch model has."""
+
+    class RefusesOne(OnlineKMeans):
+        def score_partition(self, rows, checkpoint):
+            if any(row["frequency"] == 3.0 for row in rows):
+                raise ValueError("Input contains infinity")
+            return super().score_partition(rows, checkpoint)
+
+    refusing = RefusesOne(model_source(), learning_rate=0.01)
+    store = StateStore()
+    store.assign(0)
+    records = as_records(stream[:400])
+    result = Processor(store, lambda: refusing, TOPICS).process(records)
+    refused = [s for s in result.scored if s.features["frequency"] == 3.0]
+    assert not refused
+    assert result.invalid["internal_error"] > 0, "each refused customer is one dead letter"
+    assert OnlineKMeans.rows_learned(result.checkpoints[0]) == len(result.scored), "the others learned"

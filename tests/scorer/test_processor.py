@@ -261,10 +261,10 @@ def test_a_row_the_model_refuses_does_not_fail_the_batch(model_source):
         def __init__(self, model):
             self.model, self.model_id, self.spec = model, model.model_id, model.spec
 
-        def score(self, rows):
+        def score_partition(self, rows, checkpoint):
             if any(row["frequency"] == 2.0 for row in rows):
                 raise ValueError("Input contains infinity")
-            return self.model.score(rows)
+            return self.model.score_partition(rows, checkpoint)
 
     live = model_source()
     processor = _processor(lambda: RefusesC1(live))

@@ -83,7 +83,7 @@ def test_a_bad_changelog_entry_is_quarantined_and_the_customer_starts_fresh(mode
     setup = Setup("quarantine")
     setup.changelog(0, (b"c1", _entry(1)), (b"cGarbage", b"garbage"), (b"\xff\xfe", _entry(1)))
     setup.events(0, *[(b"cGarbage", _purchase("cGarbage", n)) for n in range(2)])
-    with caplog.at_level(logging.ERROR, logger="consumer.runner"):
+    with caplog.at_level(logging.ERROR, logger="consumer.partition_restore"):
         runner = setup.run(model_source)
     assert sample(runner, "segmenter_restore_invalid_total", partition="0") == 2
     lines = [r.getMessage() for r in caplog.records if "quarantined" in r.getMessage()]
