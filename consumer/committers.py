@@ -10,8 +10,9 @@ has it, and the consumer is sought back to the batch's first offsets to process 
   records), then commit the input offsets. A refused commit (the group moved on) redoes the batch;
   the outputs are already durable, so at worst identical updates are published again.
 - :class:`ExactlyOnceCommitter`: the same records and the input offsets in one Kafka transaction; an
-  aborted transaction or refused offsets abort it and redo the batch, so a ``read_committed`` reader
-  sees each event's effect once.
+  aborted transaction, refused offsets or a broker that went away mid-transaction (the abort waits it
+  out, up to the retry timeout) abort it and redo the batch, so a ``read_committed`` reader sees each
+  event's effect once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Sequence
 
 from consumer.backends.abstract import Consumer, Producer, Record, TopicPartition
-from consumer.backends.errors import CommitFailedError, TransactionAbortedError
+from consumer.backends.errors import BrokerUnavailableError, CommitFailedError, TransactionAbortedError
 from consumer.metrics import ScorerMetrics
 from consumer.processor import BatchResult, Processor
 from consumer.retry import retry_transient
@@ -89,6 +90,12 @@ class AtLeastOnceCommitter(Committer):
 class ExactlyOnceCommitter(Committer):
     """Outputs and offsets in one transaction (``init_transactions`` must have run on the producer)."""
 
+    def __init__(
+        self, producer: Producer, processor: Processor, metrics: ScorerMetrics, *, retry_timeout_s: float
+    ) -> None:
+        super().__init__(producer, processor, metrics)
+        self.retry_timeout_s = retry_timeout_s  # how long an unreachable broker is waited out
+
     def _durable(self, result: BatchResult, consumer: Consumer) -> bool:
         producer = self.producer
         producer.begin_transaction()
@@ -96,12 +103,15 @@ class ExactlyOnceCommitter(Committer):
             self._produce(result)
             producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
             producer.commit_transaction()
-        except (TransactionAbortedError, CommitFailedError) as error:
-            # Aborted by the broker, or the offsets refused because the group moved on (a member id
-            # the coordinator no longer knows after a broker restart): nothing is visible, redo it.
-            producer.abort_transaction()
+        except (TransactionAbortedError, CommitFailedError, BrokerUnavailableError) as error:
+            # Aborted by the broker, the offsets refused because the group moved on (a member id the
+            # coordinator no longer knows after a broker restart), or the broker away mid-transaction:
+            # abort (waiting the broker out) so nothing is visible, and redo the batch.
+            log.warning("transaction failed, the batch will be processed again: %s", error)
+            retry_transient(
+                "aborting the transaction", producer.abort_transaction, timeout_s=self.retry_timeout_s
+            )
             self.metrics.record_transaction("aborted")
-            log.warning("transaction aborted, the batch will be processed again: %s", error)
             return False
         self.metrics.record_transaction("committed")
         return True
@@ -118,7 +128,7 @@ def committer_for(
     """The committer of a delivery mode; exactly-once first fences a killed predecessor's transaction."""
     if exactly_once:
         producer.init_transactions()
-        return ExactlyOnceCommitter(producer, processor, metrics)
+        return ExactlyOnceCommitter(producer, processor, metrics, retry_timeout_s=retry_timeout_s)
     return AtLeastOnceCommitter(producer, processor, metrics, retry_timeout_s=retry_timeout_s)
 
 

@@ -76,3 +76,18 @@ def test_paused_partitions_are_not_fetched_until_resumed(clients, new_topic, gro
     assert consumer.poll(max_records=10, timeout_s=1.0) == []
     consumer.resume([TopicPartition(topic, 0)])
     assert {r.partition for r in clients.poll_until(consumer, 5)} == {0}
+
+
+@pytest.mark.parametrize(
+    "code", ["_WAIT_COORD", "COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR", "_TRANSPORT"]
+)
+def test_a_coordinator_briefly_away_is_waited_out_not_fatal(code):
+    """A commit right after a broker restart meets librdkafka's "waiting for coordinator": retriable."""
+    import confluent_kafka
+
+    from consumer.backends.confluent.errors import translate
+
+    error = translate(
+        confluent_kafka.KafkaError(getattr(confluent_kafka.KafkaError, code)), "committing", "b:9"
+    )
+    assert isinstance(error, BrokerUnavailableError)
