@@ -6,6 +6,10 @@ changelog is judged by :mod:`consumer.state_restore` (last value per key): a bad
 the input partition's end: state ahead of its input (the topic was recreated) refuses the start, or
 with ``reset_state`` is tombstoned and the partition starts empty. An online-model checkpoint the
 model cannot use is dropped (the model starts again from the artifact).
+
+Before any of that, :func:`check_copartitioned` refuses a start whose input and changelog topics have
+different partition counts: input partition p is restored from changelog partition p, so a mismatch
+either leaves customers' state unread or fails to find the partition.
 """
 
 from __future__ import annotations
@@ -18,11 +22,33 @@ from contextlib import closing
 from consumer.backends.abstract import Backend, Consumer, TopicPartition
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
-from consumer.state_restore import JudgedPartition, StateAheadOfInputError, judge, refuse_corrupt
+from consumer.state_restore import (
+    JudgedPartition,
+    RestoreRefusedError,
+    StateAheadOfInputError,
+    judge,
+    refuse_corrupt,
+)
 from consumer.state_store import StateStore
 from model.scoring import Scorer
 
 log = logging.getLogger(__name__)
+
+
+class NotCopartitionedError(RestoreRefusedError):
+    """The input and changelog topics have different partition counts."""
+
+
+def check_copartitioned(backend: Backend, input_topic: str, changelog: str) -> None:
+    """Raise :class:`NotCopartitionedError` unless ``changelog`` has as many partitions as the input."""
+    counts = backend.partition_counts([input_topic, changelog])
+    if counts[input_topic] != counts[changelog]:
+        raise NotCopartitionedError(
+            f"input topic {input_topic!r} has {counts[input_topic]} partitions and changelog topic "
+            f"{changelog!r} has {counts[changelog]}: state is restored partition by partition, so they "
+            f"must match; point --changelog-topic at a new topic (it is created with "
+            f"{counts[input_topic]}) or recreate {changelog!r} with {counts[input_topic]} partitions"
+        )
 
 
 class PartitionRestorer:

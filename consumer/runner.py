@@ -23,7 +23,7 @@ from consumer.committers import Committer, committer_for
 from consumer.dead_letter_limit import InvalidShareLimit
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
-from consumer.partition_restore import PartitionRestorer
+from consumer.partition_restore import PartitionRestorer, check_copartitioned
 from consumer.processor import Processor, Topics
 from consumer.state_store import StateStore
 from consumer.telemetry import RunSummary, Telemetry
@@ -97,6 +97,7 @@ class ScorerRunner:
     def run(self, stop: threading.Event | None = None) -> RunSummary:
         stop, s = stop or threading.Event(), self.settings
         self.ensure_topics()
+        check_copartitioned(self.backend, s.topics.input, s.topics.changelog)
         started = time.monotonic()
         transactional_id = f"{s.group_id}-{s.instance_id}" if s.exactly_once else None
         with self.backend.producer(transactional_id=transactional_id) as producer:

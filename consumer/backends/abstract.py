@@ -194,8 +194,9 @@ class Producer(ABC):
 class Backend(ABC):
     """A factory for consumers and producers of one client library, plus the few admin helpers needed.
 
-    A backend implements :meth:`_new_consumer`, :meth:`_restore_reader`, :meth:`producer` and
-    :meth:`ensure_topics`; :meth:`consumer` and :meth:`read_partitions` are the same for all.
+    A backend implements :meth:`_new_consumer`, :meth:`_restore_reader`, :meth:`producer`,
+    :meth:`ensure_topics` and :meth:`partition_counts`; :meth:`consumer` and :meth:`read_partitions`
+    are the same for all.
     """
 
     name: str
@@ -227,6 +228,10 @@ class Backend(ABC):
     @abstractmethod
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         """Create the topics that do not exist yet; existing ones are left as they are."""
+
+    @abstractmethod
+    def partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
+        """How many partitions each of ``topics`` has (0 for a topic that does not exist)."""
 
     def read_partitions(
         self,

@@ -187,3 +187,12 @@ def test_seek_fetches_a_partition_again_from_an_earlier_offset(clients, new_topi
     consumer.seek({TopicPartition(topic, 0): 3})
     again = clients.poll_until(consumer, 7)
     assert [(r.offset, r.value) for r in again] == [(r.offset, r.value) for r in first[3:]]
+
+
+def test_partition_counts_of_existing_and_missing_topics(backend, new_topic):
+    three, one = new_topic(partitions=3), new_topic(partitions=1, suffix="-one")
+    assert backend.partition_counts([three, one, f"{three}-missing"]) == {
+        three: 3,
+        one: 1,
+        f"{three}-missing": 0,
+    }

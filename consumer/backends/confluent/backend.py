@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -44,6 +44,13 @@ class ConfluentBackend(Backend):
                 except confluent_kafka.KafkaException as exc:
                     if exc.args[0].code() != confluent_kafka.KafkaError.TOPIC_ALREADY_EXISTS:
                         raise
+
+    def partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
+        admin = AdminClient(client_conf(self.config))
+        with translated("describing topics", self.config.bootstrap_servers):
+            metadata = admin.list_topics(timeout=self.config.connect_timeout_s)
+        known = metadata.topics
+        return {t: len(known[t].partitions) if t in known and known[t].error is None else 0 for t in topics}
 
     def _new_consumer(
         self, group_id: str, isolation_level: IsolationLevel, tuning: dict[str, Any]

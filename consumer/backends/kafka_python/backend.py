@@ -45,6 +45,18 @@ class KafkaPythonBackend(Backend):
             finally:
                 admin.close()
 
+    def partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
+        self._check_credentials()
+        with translated("describing topics", self.config.bootstrap_servers):
+            admin = KafkaAdminClient(**client_options(self.config))
+            try:
+                existing = set(admin.list_topics())
+                described = admin.describe_topics([t for t in topics if t in existing])
+            finally:
+                admin.close()
+        counts = {d["name"]: len(d.get("partitions") or ()) for d in described}
+        return {t: counts.get(t, 0) for t in topics}
+
     def _new_consumer(
         self, group_id: str, isolation_level: IsolationLevel, tuning: dict[str, Any]
     ) -> KafkaPythonConsumer:

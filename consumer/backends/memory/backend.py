@@ -6,7 +6,7 @@ to share one between backends (two processor instances in one test).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from consumer.backends.abstract import Backend, IsolationLevel, TopicSpec
@@ -31,6 +31,9 @@ class MemoryBackend(Backend):
     def ensure_topics(self, specs: Iterable[TopicSpec]) -> None:
         for spec in specs:
             self.broker.create_topic(spec.name, spec.partitions)
+
+    def partition_counts(self, topics: Sequence[str]) -> dict[str, int]:
+        return {t: self.broker.partitions_of(t) for t in topics}
 
     def _new_consumer(
         self, group_id: str, isolation_level: IsolationLevel, tuning: dict[str, Any]
