@@ -29,10 +29,16 @@ def runner_settings(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from consumer.preflight import consume_problem
+
     try:
         args.min_event_ms = min_event_ms(args.min_event_time)
     except ValueError as error:
         log.error("%s", error)
+        return 2
+    problem = consume_problem(args)  # before any topic, model or port is touched
+    if problem:
+        log.error("%s", problem)
         return 2
     from consumer.model_source import ModelSource
     from model.features import EVENT_FEATURE_SPEC

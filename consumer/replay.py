@@ -55,7 +55,7 @@ def dataset_records(dataset: str, seed: int = 7) -> Iterator[tuple[bytes | None,
         events = sorted(
             synthetic_events(int(dataset.split(":", 1)[1]), seed), key=lambda e: (e.ts_ms, e.event_id)
         )
-    else:
+    else:  # consumer.preflight.dataset_problem says this to CLI users before anything starts
         raise ValueError(f"unknown dataset {dataset!r}: use cdnow, synthetic:N or file:PATH")
     for event in events:
         yield event.customer_id.encode(), encode_event(event)
@@ -120,7 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from consumer.backends import TopicSpec, make_backend
+    from consumer.preflight import replay_problem
 
+    problem = replay_problem(args)  # before the topic is created
+    if problem:
+        log.error("%s", problem)
+        return 2
     options = build(ReplayOptions, args, REPLAY)
     backend = make_backend(args.client, client_config(args, "segmenter-replay"))
     backend.ensure_topics([TopicSpec(args.input_topic, args.partitions)])

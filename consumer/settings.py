@@ -180,7 +180,8 @@ REPLAY = (
 )  # fmt: skip
 # Taken by every command (deploy/cli.py).
 LOGGING = (
-    Setting("--log-level", "SEGMENTER_LOG_LEVEL", "INFO", "logging level (DEBUG, INFO, WARNING, ERROR)"),
+    Setting("--log-level", "SEGMENTER_LOG_LEVEL", "INFO", "logging level", str.upper,
+            choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     Setting("--log-format", "SEGMENTER_LOG_FORMAT", "text", "one text line or one JSON object per record",
             choices=("text", "json")),
 )  # fmt: skip

@@ -3,12 +3,19 @@
 Each subcommand lives with the package that owns it and exposes ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the chosen subcommand's module is imported, so ``segmenter consume`` does
 not pay for matplotlib and ``segmenter train`` does not pay for Kafka clients.
+
+Exit codes: 0 done; 1 an unexpected error (one line; the traceback with ``--log-level DEBUG``) or,
+for ``train``, a failed held-out check; 2 a usage or configuration mistake, or a broker that cannot
+be reached or refuses the credentials (one line naming what is wrong); 3 the scorer stopped because
+most input was invalid (``--max-invalid-ratio``); 130 interrupted (Ctrl-C). ``--log-level`` and
+``--log-format`` may come before the command too: ``segmenter --log-format json consume``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import json
 import logging
 import os
@@ -17,6 +24,8 @@ from types import ModuleType
 
 from consumer.backends.secret import RedactingFilter
 from consumer.settings import LOGGING, HelpFormatter, add_settings
+
+log = logging.getLogger("segmenter")
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -38,8 +47,33 @@ def _top_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("command", choices=sorted(COMMANDS), metavar="COMMAND")
-    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument("--version", action="version", version=f"segmenter {_version()}")
+    parser.add_argument("--log-level", help="logging level, before or after the command (default INFO)")
+    parser.add_argument("--log-format", help="text or json, before or after the command (default text)")
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("customer-segmenter")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+_GLOBAL_OPTIONS = ("--log-level", "--log-format")
+
+
+def _split_global_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Leading ``--log-level X`` / ``--log-format=X`` options, and the rest (command first).
+
+    >>> _split_global_options(["--log-format", "json", "consume", "--batch-size", "5"])
+    (['--log-format', 'json'], ['consume', '--batch-size', '5'])
+    """
+    leading: list[str] = []
+    while argv and argv[0].split("=", 1)[0] in _GLOBAL_OPTIONS:
+        takes = 1 if "=" in argv[0] else 2
+        leading, argv = leading + argv[:takes], argv[takes:]
+    return leading, argv
 
 
 def command_parser(name: str) -> tuple[ModuleType, argparse.ArgumentParser]:
@@ -58,18 +92,43 @@ def command_parser(name: str) -> tuple[ModuleType, argparse.ArgumentParser]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    leading, argv = _split_global_options(list(sys.argv[1:] if argv is None else argv))
     top = _top_parser()
-    if not argv or argv[0] in {"-h", "--help"}:
+    if not argv or argv[0] in {"-h", "--help", "--version"}:
+        if argv and argv[0] == "--version":
+            top.parse_args(["--version"])  # prints the version and exits 0
         top.print_help()
         return 0 if argv else 2
     if argv[0] not in COMMANDS:
         top.error(f"unknown command {argv[0]!r}; choose from {', '.join(COMMANDS)}")
     name, rest = argv[0], argv[1:]
     module, parser = command_parser(name)
-    args = parser.parse_args(rest)
+    args = parser.parse_args([*leading, *rest])
     configure_logging(args.log_level, args.log_format)
-    return int(module.run(args) or 0)
+    return _run(name, module, args)
+
+
+def _run(name: str, module: ModuleType, args: argparse.Namespace) -> int:
+    """Run a command; a known error is one line and exit 2, anything else one line and exit 1."""
+    from consumer.backends.errors import BackendError
+    from model.errors import SegmenterError
+
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        log.error("segmenter %s interrupted", name)
+        return 130
+    except (SegmenterError, BackendError) as error:
+        log.error("segmenter %s: %s", name, error)
+        log.debug("where it was raised", exc_info=True)
+        return 2
+    except Exception as error:
+        log.error(
+            "segmenter %s failed: %s: %s (run with --log-level DEBUG for the traceback)",
+            name, type(error).__name__, error,
+        )  # fmt: skip
+        log.debug("where it was raised", exc_info=True)
+        return 1
 
 
 class JsonFormatter(logging.Formatter):
