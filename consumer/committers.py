@@ -33,10 +33,13 @@ log = logging.getLogger(__name__)
 class Committer:
     """Durable first, then in memory; a refused batch is read again (see module docstring)."""
 
-    def __init__(self, producer: Producer, processor: Processor, metrics: ScorerMetrics) -> None:
+    def __init__(
+        self, producer: Producer, processor: Processor, metrics: ScorerMetrics, *, retry_timeout_s: float
+    ) -> None:
         self.producer = producer
         self.processor = processor
         self.metrics = metrics
+        self.retry_timeout_s = retry_timeout_s  # how long an unreachable broker is waited out
 
     def commit(self, records: Sequence[Record], result: BatchResult, consumer: Consumer) -> bool:
         """True once the batch is durable and applied; False if refused (the consumer seeks back)."""
@@ -59,12 +62,6 @@ class Committer:
 
 class AtLeastOnceCommitter(Committer):
     """Outputs flushed, then offsets committed."""
-
-    def __init__(
-        self, producer: Producer, processor: Processor, metrics: ScorerMetrics, *, retry_timeout_s: float
-    ) -> None:
-        super().__init__(producer, processor, metrics)
-        self.retry_timeout_s = retry_timeout_s  # how long an unreachable broker is waited out
 
     def _durable(self, result: BatchResult, consumer: Consumer) -> bool:
         self._produce(result)
@@ -89,12 +86,6 @@ class AtLeastOnceCommitter(Committer):
 
 class ExactlyOnceCommitter(Committer):
     """Outputs and offsets in one transaction (``init_transactions`` must have run on the producer)."""
-
-    def __init__(
-        self, producer: Producer, processor: Processor, metrics: ScorerMetrics, *, retry_timeout_s: float
-    ) -> None:
-        super().__init__(producer, processor, metrics)
-        self.retry_timeout_s = retry_timeout_s  # how long an unreachable broker is waited out
 
     def _durable(self, result: BatchResult, consumer: Consumer) -> bool:
         producer = self.producer
