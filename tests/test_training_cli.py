@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from waiting import with_ctrl_c_enabled
 
 from deploy.cli import main
 from model.artifact import MANIFEST_FILE
@@ -283,7 +284,9 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])
     command = [sys.executable, "-m", "deploy.cli", "train", "--log-level", "WARNING",
                "--events", str(fifo), "--out", str(tmp_path / "m")]  # fmt: skip
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=with_ctrl_c_enabled
+    )
     try:
         with fifo.open("wb") as writer:  # returns once training has opened the file for reading
             writer.write(b"".join(encode_event(e) + b"\n" for e in synthetic_events(5, seed=1)))

@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 import pytest
-from waiting import wait_for
+from waiting import wait_for, with_ctrl_c_enabled
 
 
 def segmenter(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -153,7 +153,9 @@ def test_ctrl_c_during_replay_is_one_line_and_exit_130(kafka, unique_name):
         sys.executable, "-m", "deploy.cli", "replay", "--bootstrap-servers", kafka.bootstrap_servers,
         "--input-topic", f"{unique_name}-in", "--dataset", "synthetic:3000", "--rate", "200",
     ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=with_ctrl_c_enabled
+    )
     try:
         wait_for(lambda: existing(kafka, unique_name), timeout=60, what="replay started sending")
         process.send_signal(signal.SIGINT)
