@@ -110,7 +110,10 @@ class ErrorWatch:
         self.last_error = error
         if error.code() in AUTH_CODES:
             self.auth_error = error
-        logger.warning("kafka client error (%s): %s", self.servers, error)
+        # A broker not (yet) reachable is retried by librdkafka, hundreds of times a minute; what came
+        # of it is ours to say (BrokerUnavailableError, the retry warnings), so it shows at DEBUG.
+        level = logging.DEBUG if error.code() in _UNAVAILABLE else logging.WARNING
+        logger.log(level, "kafka client error (%s): %s", self.servers, error)
 
     def raise_auth_error(self, what: str) -> None:
         """Raise :class:`AuthenticationError` if the broker refused the credentials."""
