@@ -12,6 +12,7 @@ import threading
 from consumer.settings import CONSUME, TOPICS, add_settings, build, client_config, min_event_ms
 
 log = logging.getLogger(__name__)
+FENCED = 4  # exit code: another instance with the same --instance-id took over (see the README)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +100,8 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         AuthenticationError,
         BrokerUnavailableError,
         ConfigurationError,
+        InstanceFencedError,
+        ProducerFencedError,
         make_backend,
     )
     from consumer.dead_letter_limit import InvalidShareExceededError
@@ -132,6 +135,12 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
         except InvalidShareExceededError as error:  # most input invalid: a wrong topic or schema
             log.error("the scorer stopped: %s", error)
             return 3
+        except (InstanceFencedError, ProducerFencedError) as error:  # a newer instance took over
+            log.error(
+                "the scorer stopped: another instance uses --instance-id %s and took over (%s: %s)",
+                args.instance_id, type(error).__name__, error,
+            )  # fmt: skip
+            return FENCED
         finally:
             restore_signals()
     json.dump({**vars(summary), "events_per_second": round(summary.events_per_second, 1)}, sys.stdout)

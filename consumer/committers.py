@@ -42,7 +42,12 @@ class Committer:
         self.retry_timeout_s = retry_timeout_s  # how long an unreachable broker is waited out
 
     def commit(self, records: Sequence[Record], result: BatchResult, consumer: Consumer) -> bool:
-        """True once the batch is durable and applied; False if refused (the consumer seeks back)."""
+        """True once the batch is durable and applied; False if refused (the consumer seeks back).
+
+        A member known to be fenced (another instance took its ``--instance-id``) raises
+        :class:`InstanceFencedError` before producing anything of the batch.
+        """
+        consumer.raise_if_fenced()
         if self._durable(result, consumer):
             self.processor.commit_entries(result)
             return True

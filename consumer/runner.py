@@ -25,6 +25,7 @@ from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.partition_restore import PartitionRestorer, check_copartitioned
 from consumer.processor import Processor, Topics
+from consumer.settings import default_instance_id
 from consumer.state_store import StateStore
 from consumer.telemetry import RunSummary, Telemetry
 from model.events import DEFAULT_MIN_EVENT_MS
@@ -40,7 +41,7 @@ class RunnerSettings:
     batch_size: int = 2000
     poll_timeout_s: float = 0.5
     exactly_once: bool = False
-    instance_id: str = "scorer-0"
+    instance_id: str = field(default_factory=default_instance_id)  # scorer-<host name>
     static_membership: bool = False  # join as static member instance_id: a restart takes its partitions
     retry_timeout_s: float = 120.0  # how long an at-least-once flush/commit waits out a missing broker
     emit_only_on_change: bool = False

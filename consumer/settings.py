@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
+import socket
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +38,8 @@ class Setting:
 
     ``type`` is ``bool`` for a switch (the flag, or a true environment value, turns it on);
     ``choices`` limits the values (flag and environment alike); ``field`` names the settings-object
-    field it fills (see :func:`build`) when that is not the flag's name (``--dlq-topic`` -> ``dlq_topic``).
+    field it fills (see :func:`build`) when that is not the flag's name (``--dlq-topic`` -> ``dlq_topic``);
+    ``documented_default`` is what the README's table shows for a default computed on each machine.
     """
 
     flag: str
@@ -46,6 +49,7 @@ class Setting:
     type: Callable[[str], Any] = str
     choices: tuple[str, ...] | None = None
     field: str | None = None
+    documented_default: str | None = None  # the README's default when it depends on the machine
 
     @property
     def dest(self) -> str:
@@ -56,6 +60,20 @@ class Setting:
     def target(self) -> str:
         """The settings-object field this option fills."""
         return self.field or self.dest
+
+
+def default_instance_id(host: str | None = None) -> str:
+    """``scorer-`` and the host name (a pod's name under Kubernetes), fit for a Kafka id.
+
+    Two instances left on the default must not share an id: with --exactly-once the newer one would
+    fence the older (they would share a transactional id). Characters a static member id may not hold
+    become ``-``.
+
+    >>> default_instance_id("pod 7/a.example")
+    'scorer-pod-7-a.example'
+    """
+    host = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname() if host is None else host)[:200]
+    return f"scorer-{host}" if host else "scorer-0"
 
 
 # The key that signs artifacts; SEGMENTER_MODEL_KEY (the key itself) is read when no file is given.
@@ -104,7 +122,10 @@ TOPICS = (
 SCORER = (
     Setting("--group-id", "SEGMENTER_GROUP_ID", "customer-segmenter", "consumer group"),
     Setting(
-        "--instance-id", "SEGMENTER_INSTANCE_ID", "scorer-0", "stable per instance: names its transactions"
+        "--instance-id", "SEGMENTER_INSTANCE_ID", default_instance_id(),
+        "unique and stable per instance: names its transactions (--exactly-once) and its static membership; "
+        "derived from the host name by default. A second instance with the same id stops this one (exit 4)",
+        documented_default="scorer-<host name>",
     ),
     Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory (hot-reloaded)"),
     MODEL_KEY_FILE,

@@ -165,7 +165,9 @@ def configure_logging(level: str, log_format: str | None = None, text_format: st
 
     The Kafka clients' chatty INFO lines show only at DEBUG, and so does kafka-python's warning that
     one of its IO-loop tasks ran over 100 ms: parsing a large fetch does that on two busy cores, many
-    times a second during a catch-up, and there is nothing an operator can do about it.
+    times a second during a catch-up, and there is nothing an operator can do about it. So do both
+    clients' connection attempts and failures: a broker that cannot be reached is one line from the
+    scorer (what it was doing, the address, the cause), a broker away mid-run is the retry warnings.
     Every line passes a :class:`~consumer.backends.secret.RedactingFilter`: at DEBUG kafka-python logs
     its whole configuration, SASL password included. In JSON, Python's warnings are logged too, so
     that every line on stderr is one JSON object.
@@ -181,10 +183,23 @@ def configure_logging(level: str, log_format: str | None = None, text_format: st
     if level.upper() != "DEBUG":
         logging.getLogger("kafka").setLevel(logging.WARNING)
         logging.getLogger("kafka.net.selector").addFilter(_not_a_slow_task_warning)
+        for name in CONNECTION_LOGGERS:  # their outcome is our own one line (BrokerUnavailableError...)
+            logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+        logging.getLogger("librdkafka").setLevel(logging.WARNING)
+        logging.getLogger("librdkafka").addFilter(_not_a_connection_failure)
+
+
+# kafka-python's connection attempts: ~25 lines before a missing broker's one clear line.
+CONNECTION_LOGGERS = ("kafka.net.manager", "kafka.net.connection")
 
 
 def _not_a_slow_task_warning(record: logging.LogRecord) -> bool:
     return "blocking the event loop" not in record.getMessage()
+
+
+def _not_a_connection_failure(record: logging.LogRecord) -> bool:
+    """librdkafka's ``FAIL`` lines: a refused or lost connection, about 200 before a missing broker's line."""
+    return not record.getMessage().startswith("FAIL ")
 
 
 if __name__ == "__main__":

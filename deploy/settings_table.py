@@ -37,6 +37,8 @@ def rows() -> list[tuple[Setting, list[str]]]:
 def _default(s: Setting) -> str:
     if s.type is bool:
         return "off"
+    if s.documented_default is not None:
+        return f"`{s.documented_default}`"
     return "" if s.default is None else f"`{s.default}`"
 
 

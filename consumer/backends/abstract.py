@@ -99,6 +99,11 @@ class Consumer(ABC):
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Commit next-offsets synchronously; raises :class:`CommitFailedError` if the group moved on."""
 
+    def raise_if_fenced(self) -> None:
+        """Raise :class:`InstanceFencedError` if the client has learnt (from a heartbeat, say) that
+        another member joined with this one's ``group_instance_id``; ``poll`` raises it too."""
+        return  # a client without static membership (the in-memory one) is never fenced
+
     @abstractmethod
     def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
         """The group's committed next-offset per partition (``None`` when never committed)."""

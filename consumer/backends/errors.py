@@ -9,6 +9,7 @@ names and the message always says which broker, topic or id was involved::
     ├── AuthenticationError         the broker refused the credentials (SASL/SSL)
     ├── DeliveryError               ``Producer.flush`` found records the broker did not acknowledge
     ├── CommitFailedError           an offset commit was refused (the group rebalanced meanwhile)
+    ├── InstanceFencedError         fatal: another member joined with this one's group instance id; stop
     └── TransactionError            a transactional operation failed
         ├── TransactionAbortedError abortable: call ``abort_transaction`` and redo the batch
         └── ProducerFencedError     fatal: another instance owns this transactional id; stop
@@ -44,6 +45,14 @@ class DeliveryError(BackendError):
 
 class CommitFailedError(BackendError):
     """The group coordinator refused an offset commit, usually because the group rebalanced."""
+
+
+class InstanceFencedError(BackendError):
+    """Another consumer joined the group with this one's ``group_instance_id`` (static membership).
+
+    Unlike :class:`CommitFailedError` the batch must not be redone: this member is no longer in the
+    group, and whatever it publishes now duplicates the newcomer's work. Stop.
+    """
 
 
 class TransactionError(BackendError):

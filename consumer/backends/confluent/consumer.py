@@ -26,6 +26,7 @@ _LEADER_MOVING = {
 }
 _LEADER_BACKOFF_S = 0.1
 _EOF = confluent_kafka.KafkaError._PARTITION_EOF
+_STOPPING = {confluent_kafka.KafkaError._AUTHENTICATION, confluent_kafka.KafkaError._FATAL}
 
 
 class ConfluentConsumer(Consumer):
@@ -37,6 +38,7 @@ class ConfluentConsumer(Consumer):
         self._timeout_s = config.connect_timeout_s
         conf = {**client_conf(config), **CONSUMER_DEFAULTS, **tuning, "error_cb": self._watch}
         conf.update({"group.id": group_id, "isolation.level": isolation_level})
+        self._static = "group.instance.id" in conf  # a fatal error then means fenced (errors.translate)
         with translated("creating a confluent consumer", self._servers):
             self._consumer = confluent_kafka.Consumer(conf)
         self._watch.check_reachable_with_admin(conf, self._timeout_s)
@@ -65,7 +67,7 @@ class ConfluentConsumer(Consumer):
             )
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
-        with translated("polling", self._servers):
+        with translated("polling", self._servers, self._static):
             messages = self._fetch(max_records, timeout_s)
         self._raise_callback_error()
         records = []
@@ -106,11 +108,12 @@ class ConfluentConsumer(Consumer):
     def commit(self, offsets: Mapping[TopicPartition, int]) -> None:
         if not offsets:
             return
-        with translated("committing offsets", self._servers):
+        with translated("committing offsets", self._servers, self._static):
             results = self._consumer.commit(offsets=their_offsets(offsets), asynchronous=False)
         failed = [tp for tp in results or () if tp.error is not None]
         if failed:
-            raise translate(failed[0].error, f"committing offsets of {ours(failed)}", self._servers)
+            what = f"committing offsets of {ours(failed)}"
+            raise translate(failed[0].error, what, self._servers, self._static)
 
     def committed(self, partitions: Sequence[TopicPartition]) -> dict[TopicPartition, int | None]:
         with translated("fetching committed offsets", self._servers):
@@ -178,8 +181,8 @@ class ConfluentConsumer(Consumer):
         return max(client_position.offset, self._positions.get(tp, 0))
 
     def _on_message_error(self, error: Any) -> None:
-        if error.fatal() or error.code() in {confluent_kafka.KafkaError._AUTHENTICATION}:
-            raise translate(error, "consuming", self._servers)
+        if error.fatal() or error.code() in _STOPPING:  # a fenced static member's _FATAL is not fatal()
+            raise translate(error, "consuming", self._servers, self._static)
         self._watch(error)
 
     def _raise_callback_error(self) -> None:

@@ -8,6 +8,7 @@ str="Broker: Specified group generation id is not valid"}')
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from contextlib import AbstractContextManager
@@ -22,6 +23,7 @@ from consumer.backends.errors import (
     BackendError,
     BrokerUnavailableError,
     CommitFailedError,
+    InstanceFencedError,
     ProducerFencedError,
     TransactionAbortedError,
 )
@@ -55,7 +57,6 @@ _COMMIT = frozenset(
         KafkaError.REBALANCE_IN_PROGRESS,
         KafkaError.ILLEGAL_GENERATION,
         KafkaError.UNKNOWN_MEMBER_ID,
-        KafkaError.FENCED_INSTANCE_ID,
         KafkaError._ASSIGNMENT_LOST,
     }
 )
@@ -63,15 +64,21 @@ _FENCED = frozenset({KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.
 _PROBE_SLICE_S = 0.25
 
 
-def translate(error: Any, what: str, servers: str) -> BackendError:
-    """The :mod:`consumer.backends.errors` exception for a librdkafka ``KafkaError`` or ``KafkaException``."""
+def translate(error: Any, what: str, servers: str, static_member: bool = False) -> BackendError:
+    """The :mod:`consumer.backends.errors` exception for a librdkafka ``KafkaError`` or ``KafkaException``.
+
+    A fenced static member gets ``_FATAL`` (its cause, FENCED_INSTANCE_ID, only in the text): it is
+    the one fatal error of a consumer, so ``static_member`` makes ``_FATAL`` an :class:`InstanceFencedError`.
+    """
     if isinstance(error, KafkaException) and error.args:
         error = error.args[0]
-    return client_error(_kind(error), what, servers, error)
+    return client_error(_kind(error, static_member), what, servers, error)
 
 
-def _kind(error: Any) -> type[BackendError]:
+def _kind(error: Any, static_member: bool = False) -> type[BackendError]:
     code = error.code() if isinstance(error, KafkaError) else None
+    if code == KafkaError.FENCED_INSTANCE_ID or (static_member and code == KafkaError._FATAL):
+        return InstanceFencedError
     if code in AUTH_CODES:
         return AuthenticationError
     if code in _FENCED:
@@ -85,9 +92,10 @@ def _kind(error: Any) -> type[BackendError]:
     return BackendError
 
 
-def translated(what: str, servers: str) -> AbstractContextManager[None]:
+def translated(what: str, servers: str, static_member: bool = False) -> AbstractContextManager[None]:
     """Re-raise librdkafka exceptions inside the block as :class:`BackendError` subclasses."""
-    return translating(KafkaException, translate, what, servers)
+    translate_as = functools.partial(translate, static_member=static_member)
+    return translating(KafkaException, translate_as, what, servers)
 
 
 class ErrorWatch:
@@ -102,7 +110,10 @@ class ErrorWatch:
         self.last_error = error
         if error.code() in AUTH_CODES:
             self.auth_error = error
-        logger.warning("kafka client error (%s): %s", self.servers, error)
+        # A broker not (yet) reachable is retried by librdkafka, hundreds of times a minute; what came
+        # of it is ours to say (BrokerUnavailableError, the retry warnings), so it shows at DEBUG.
+        level = logging.DEBUG if error.code() in _UNAVAILABLE else logging.WARNING
+        logger.log(level, "kafka client error (%s): %s", self.servers, error)
 
     def raise_auth_error(self, what: str) -> None:
         """Raise :class:`AuthenticationError` if the broker refused the credentials."""

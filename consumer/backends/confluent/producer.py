@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import confluent_kafka
@@ -15,7 +15,7 @@ from consumer.backends.config import ClientConfig
 from consumer.backends.confluent.config import PRODUCER_DEFAULTS, client_conf
 from consumer.backends.confluent.errors import ErrorWatch, translate, translated
 from consumer.backends.confluent.partitions import their_offsets
-from consumer.backends.errors import DeliveryError
+from consumer.backends.errors import DeliveryError, ProducerFencedError
 
 _SERVE_EVERY = 1000
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ConfluentProducer(ClientProducer):
         self._watch.check_reachable(self._client, self._timeout_s, lambda: self._client.poll(0))
         self._failures: list[Any] = []
         self._produced = 0
+        self._fenced = False
 
     def produce(self, topic, key, value, headers: Headers = (), partition: int | None = None) -> None:
         kwargs: dict[str, Any] = {
@@ -52,7 +53,9 @@ class ConfluentProducer(ClientProducer):
             except BufferError:  # local queue full: serve deliveries to make room
                 self._client.poll(0.05)
             except confluent_kafka.KafkaException as exc:
-                raise translate(exc, f"producing to {topic!r}", self._servers) from exc
+                error = translate(exc, f"producing to {topic!r}", self._servers)
+                self._fenced = isinstance(error, ProducerFencedError)
+                raise error from exc
         self._produced += 1
         if self._produced % _SERVE_EVERY == 0:
             self._client.poll(0)
@@ -69,13 +72,21 @@ class ConfluentProducer(ClientProducer):
             self._client.init_transactions(self._timeout_s)
 
     def close(self) -> None:
+        if self._fenced:  # its transaction is aborted by the newcomer; flushing it raised SystemError
+            return
         try:
             self._client.flush(self._timeout_s)
         except confluent_kafka.KafkaException as exc:  # a fenced or failed producer has nothing to flush
             logger.warning("closing the producer (%s): %s", self._servers, exc)
 
-    def _translated(self, what: str) -> AbstractContextManager[None]:
-        return translated(what, self._servers)
+    @contextmanager
+    def _translated(self, what: str) -> Iterator[None]:
+        try:
+            with translated(what, self._servers):
+                yield
+        except ProducerFencedError:
+            self._fenced = True
+            raise
 
     def _client_offsets(self, offsets: Mapping[TopicPartition, int]) -> Any:
         return their_offsets(offsets)

@@ -28,8 +28,12 @@ from consumer.backends.abstract import Consumer, IsolationLevel, PartitionsCallb
 from consumer.backends.client import ours
 from consumer.backends.config import ClientConfig
 from consumer.backends.kafka_python.config import CONSUMER_DEFAULTS, client_options
-from consumer.backends.kafka_python.errors import translated
-from consumer.backends.kafka_python.group import collect_finished_joins, rejoin_if_join_was_dropped
+from consumer.backends.kafka_python.errors import translate, translated
+from consumer.backends.kafka_python.group import (
+    FenceWatch,
+    collect_finished_joins,
+    rejoin_if_join_was_dropped,
+)
 from consumer.backends.kafka_python.partitions import their_offsets, theirs
 
 _CALLBACK_TICK_S = 0.005
@@ -93,8 +97,10 @@ class KafkaPythonConsumer(Consumer):
         self.callback_error: BaseException | None = None
         # Revoked (on_revoke has run) but still listed by kafka-python until the next assignment.
         self.handed_back: set[KafkaTopicPartition] = set()
+        self._fence: FenceWatch | None = None
         if group_id is not None:
             collect_finished_joins(self._consumer._coordinator)
+            self._fence = FenceWatch(self._consumer._coordinator)
 
     def subscribe(self, topics, on_assign=None, on_revoke=None) -> None:
         topics = list(topics)
@@ -107,9 +113,11 @@ class KafkaPythonConsumer(Consumer):
                 self._consumer.partitions_for_topic(topic)
 
     def poll(self, max_records: int = 500, timeout_s: float = 1.0) -> list[Record]:
+        self.raise_if_fenced()
         with translated("polling", self._servers):
             batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=max_records)
         self._raise_callback_error()
+        self.raise_if_fenced()  # the records fetched since belong to the newcomer now
         rejoin_if_join_was_dropped(self._consumer._coordinator)
         return [_record(m) for batch in batches.values() for m in batch]
 
@@ -164,6 +172,10 @@ class KafkaPythonConsumer(Consumer):
         """Next offset this consumer will fetch from ``tp`` (past any transaction markers)."""
         with translated("reading the position", self._servers):
             return self._consumer.position(KafkaTopicPartition(*tp))
+
+    def raise_if_fenced(self) -> None:
+        if self._fence is not None and self._fence.error is not None:
+            raise translate(self._fence.error, "heartbeating", self._servers)
 
     def _raise_callback_error(self) -> None:
         error, self.callback_error = self.callback_error, None

@@ -3,6 +3,8 @@
 >>> from kafka import errors as kafka_errors
 >>> translate(kafka_errors.IllegalGenerationError(), "committing offsets", "k1:9092")
 CommitFailedError('committing offsets failed (k1:9092): [Error 22] IllegalGenerationError')
+>>> type(translate(kafka_errors.FencedInstanceIdError(), "polling", "k1:9092")).__name__
+'InstanceFencedError'
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from consumer.backends.errors import (
     BrokerUnavailableError,
     CommitFailedError,
     ConfigurationError,
+    InstanceFencedError,
     ProducerFencedError,
     TransactionAbortedError,
 )
@@ -31,6 +34,7 @@ AUTH_ERRORS = (
 _KINDS: tuple[tuple[tuple[type[BaseException], ...], type[BackendError]], ...] = (
     (AUTH_ERRORS, AuthenticationError),
     ((kafka_errors.ProducerFencedError, kafka_errors.InvalidProducerEpochError), ProducerFencedError),
+    ((kafka_errors.FencedInstanceIdError,), InstanceFencedError),
     (
         (
             kafka_errors.CommitFailedError,

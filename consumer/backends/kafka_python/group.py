@@ -1,4 +1,4 @@
-"""Workarounds for two kafka-python 3.0.12 races around a group join, kept out of the consumer proper.
+"""Workarounds for two kafka-python 3.0.12 races around a group join, and a fence it keeps to itself.
 
 kafka-python runs each JoinGroup → SyncGroup round trip as a task on its IO thread. ``poll`` waits for
 that task at most ``timeout_ms``; when the timer runs out first the task keeps going and the next
@@ -19,6 +19,10 @@ that task at most ``timeout_ms``; when the timer runs out first the task keeps g
 Both read kafka-python's private coordinator attributes (``_join_task``, ``rejoining``,
 ``_on_join_complete_async``), which is why the dependency is pinned below 4.
 ``tests/backends/test_partitions_added.py`` and ``test_backend_contract.py`` reproduce both races.
+
+A static member fenced by a newcomer with its ``group_instance_id`` learns it from a heartbeat; the
+heartbeat task logs it and stops heartbeating, but ``poll`` goes on returning records. :class:`FenceWatch`
+keeps that error so the consumer can raise it (``tests/scorer/test_fencing.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from kafka import errors as kafka_errors
 from kafka.coordinator.base import MemberState
 
 log = logging.getLogger(__name__)
@@ -65,3 +70,20 @@ def rejoin_if_join_was_dropped(coordinator: Any) -> None:
     if dropped is not None and dropped.is_done and not coordinator.need_rejoin():
         log.warning("kafka-python finished a group join without applying it; applying it now")
         coordinator.request_rejoin()
+
+
+class FenceWatch:
+    """Keeps the ``FencedInstanceIdError`` a heartbeat of ``coordinator`` met (None until then)."""
+
+    def __init__(self, coordinator: Any) -> None:
+        self.error: kafka_errors.FencedInstanceIdError | None = None
+        handle = coordinator._handle_heartbeat_response
+
+        def handle_heartbeat_response(response, send_time):
+            try:
+                return handle(response, send_time)
+            except kafka_errors.FencedInstanceIdError as error:
+                self.error = error
+                raise
+
+        coordinator._handle_heartbeat_response = handle_heartbeat_response
