@@ -7,7 +7,8 @@ not pay for matplotlib and ``segmenter train`` does not pay for Kafka clients.
 Exit codes: 0 done; 1 an unexpected error (one line; the traceback with ``--log-level DEBUG``) or,
 for ``train``, a failed held-out check; 2 a usage or configuration mistake, or a broker that cannot
 be reached or refuses the credentials (one line naming what is wrong); 3 the scorer stopped because
-most input was invalid (``--max-invalid-ratio``); 130 interrupted (Ctrl-C). ``--log-level`` and
+most input was invalid (``--max-invalid-ratio``); 4 the scorer was fenced (another instance uses
+its ``--instance-id``); 130 interrupted (Ctrl-C). ``--log-level`` and
 ``--log-format`` may come before the command too: ``segmenter --log-format json consume``.
 """
 
