@@ -182,6 +182,7 @@ def configure_logging(level: str, log_format: str | None = None, text_format: st
         handler.setFormatter(logging.Formatter(text_format))
     logging.basicConfig(level=level.upper(), handlers=[handler])
     if level.upper() != "DEBUG":
+        handler.addFilter(_client_traceback_on_one_line)
         logging.getLogger("kafka").setLevel(logging.WARNING)
         logging.getLogger("kafka.net.selector").addFilter(_not_a_slow_task_warning)
         for name in CONNECTION_LOGGERS:  # their outcome is our own one line (BrokerUnavailableError...)
@@ -196,6 +197,14 @@ CONNECTION_LOGGERS = ("kafka.net.manager", "kafka.net.connection")
 
 def _not_a_slow_task_warning(record: logging.LogRecord) -> bool:
     return "blocking the event loop" not in record.getMessage()
+
+
+def _client_traceback_on_one_line(record: logging.LogRecord) -> bool:
+    """A Kafka client's own traceback (kafka-python's I/O thread meeting a fenced transaction) as one line."""
+    if record.name.startswith("kafka.") and record.exc_info and record.exc_info[1] is not None:
+        record.msg, record.args = f"{record.getMessage()}: {record.exc_info[1]!r}", None
+        record.exc_info, record.exc_text = None, None
+    return True
 
 
 def _not_a_connection_failure(record: logging.LogRecord) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -50,3 +52,22 @@ def test_kafka_python_slow_task_warnings_are_dropped_and_its_other_warnings_kept
         selector.filters[:] = filters
     logged = [r.getMessage() for r in caplog.records if r.name == "kafka.net.selector"]
     assert logged == ["Wakeup socket returned empty. Rebuilding."]
+
+
+def test_a_kafka_client_traceback_is_one_line_at_info_and_whole_at_debug():
+    """kafka-python's I/O thread logs a traceback when a fenced transaction confuses it."""
+    script = (
+        "import logging, sys\n"
+        "from deploy.cli import configure_logging\n"
+        "configure_logging(sys.argv[1])\n"
+        "try:\n"
+        "    raise KeyError('invalid transition')\n"
+        "except KeyError:\n"
+        "    logging.getLogger('kafka.producer.sender').exception('Uncaught error in the I/O thread')\n"
+    )
+    for level, traceback in (("INFO", False), ("DEBUG", True)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, level], capture_output=True, text=True, timeout=60, check=True
+        )
+        assert "Uncaught error in the I/O thread: KeyError('invalid transition')" in done.stderr or traceback
+        assert ("Traceback" in done.stderr) == traceback, done.stderr

@@ -99,6 +99,9 @@ class ConfluentProducer(ClientProducer):
         failures, self._failures = self._failures, []
         if failures:
             cause = translate(failures[0], "delivering records", self._servers)
+            if isinstance(cause, ProducerFencedError):
+                self._fenced = True
+                raise cause
             raise DeliveryError(f"{len(failures)} records were not delivered: {cause}")
 
     def _forget_deliveries(self) -> None:

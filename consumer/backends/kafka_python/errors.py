@@ -5,6 +5,9 @@
 CommitFailedError('committing offsets failed (k1:9092): [Error 22] IllegalGenerationError')
 >>> type(translate(kafka_errors.FencedInstanceIdError(), "polling", "k1:9092")).__name__
 'InstanceFencedError'
+>>> failed_before = kafka_errors.KafkaError("Cannot perform send", kafka_errors.ProducerFencedError())
+>>> type(translate(failed_before, "producing", "k1:9092")).__name__
+'ProducerFencedError'
 """
 
 from __future__ import annotations
@@ -51,9 +54,20 @@ _KINDS: tuple[tuple[tuple[type[BaseException], ...], type[BackendError]], ...] =
 
 
 def translate(exc: BaseException, what: str, servers: str) -> BackendError:
-    """The :mod:`consumer.backends.errors` exception for a kafka-python one raised while ``what``."""
-    kind = next((ours for theirs, ours in _KINDS if isinstance(exc, theirs)), BackendError)
+    """The :mod:`consumer.backends.errors` exception for a kafka-python one raised while ``what``.
+
+    A plain ``KafkaError`` may carry the error it stands for (a fenced producer's ``send``: "Cannot
+    perform send because at least one previous transactional ... request has failed", ProducerFencedError).
+    """
+    kind = _kind(exc)
+    for inner in exc.args if kind is BackendError else ():
+        if isinstance(inner, kafka_errors.KafkaError):
+            kind = _kind(inner)
     return client_error(kind, what, servers, exc)
+
+
+def _kind(exc: BaseException) -> type[BackendError]:
+    return next((ours for theirs, ours in _KINDS if isinstance(exc, theirs)), BackendError)
 
 
 def translated(what: str, servers: str) -> AbstractContextManager[None]:

@@ -11,7 +11,7 @@ from kafka import KafkaProducer
 from consumer.backends.abstract import Headers, TopicPartition
 from consumer.backends.client import ClientProducer
 from consumer.backends.config import ClientConfig
-from consumer.backends.errors import DeliveryError
+from consumer.backends.errors import DeliveryError, ProducerFencedError
 from consumer.backends.kafka_python.config import PRODUCER_DEFAULTS, client_options
 from consumer.backends.kafka_python.errors import translate, translated
 from consumer.backends.kafka_python.partitions import their_offsets
@@ -61,6 +61,8 @@ class KafkaPythonProducer(ClientProducer):
         failures = [f.exception for f in pending if f.is_done and f.exception is not None]
         if failures:
             cause = translate(failures[0], "delivering records", self._servers)
+            if isinstance(cause, ProducerFencedError):  # commit_transaction may not have said so
+                raise cause
             raise DeliveryError(f"{len(failures)} of {len(pending)} records were not delivered: {cause}")
 
     def _forget_deliveries(self) -> None:
