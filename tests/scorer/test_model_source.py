@@ -36,6 +36,12 @@ def _source(directory, events):
     )
 
 
+def _train_newer(out, seed: int, signing_key=None) -> None:
+    """Another small model into ``out``: what a retrain drops beside the live one."""
+    data = from_events(synthetic_events(800, seed=seed), "synthetic:800")
+    train(data, out, TrainOptions(k_max=4, report=False), signing_key=signing_key)
+
+
 def test_a_new_artifact_is_loaded_between_batches(live_dir, tmp_path):
     events: list = []
     source = _source(live_dir, events)
@@ -43,11 +49,7 @@ def test_a_new_artifact_is_loaded_between_batches(live_dir, tmp_path):
     assert not source.maybe_reload(), "nothing changed yet"
 
     newer = tmp_path / "newer"
-    train(
-        from_events(synthetic_events(800, seed=3), "synthetic:800"),
-        newer,
-        TrainOptions(k_max=4, report=False),
-    )
+    _train_newer(newer, seed=3)
     for name in ("model.joblib", "manifest.json"):  # what training does: model first, manifest last
         shutil.copy(newer / name, live_dir / name)
     assert not source.maybe_reload(), "a change is loaded once the files look the same twice"
@@ -61,11 +63,7 @@ def test_a_check_between_the_model_and_the_manifest_writes_refuses_nothing(live_
     source = _source(live_dir, events)
     first_id = source().model_id
     newer = tmp_path / "newer"
-    train(
-        from_events(synthetic_events(800, seed=4), "synthetic:800"),
-        newer,
-        TrainOptions(k_max=4, report=False),
-    )
+    _train_newer(newer, seed=4)
 
     shutil.copy(newer / "model.joblib", live_dir / "model.joblib")  # the manifest is not there yet
     assert not source.maybe_reload()
@@ -136,11 +134,7 @@ def test_a_signed_new_artifact_is_loaded_and_an_unsigned_one_refused(live_dir, t
     source = _signed_source(live_dir, metrics)
     first_id = source().model_id
     newer = tmp_path / "newer"
-    train(
-        from_events(synthetic_events(800, seed=3), "synthetic:800"),
-        newer,
-        TrainOptions(k_max=4, report=False),
-    )
+    _train_newer(newer, seed=3)
 
     for name in ("model.joblib", "manifest.json"):  # unsigned: model.sig still signs the old files
         shutil.copy(newer / name, live_dir / name)
@@ -149,12 +143,7 @@ def test_a_signed_new_artifact_is_loaded_and_an_unsigned_one_refused(live_dir, t
     assert source().model_id == first_id
     assert metrics.registry.get_sample_value("segmenter_model_refusals_total", {"reason": "signature"}) == 1
 
-    train(
-        from_events(synthetic_events(800, seed=3), "synthetic:800"),
-        newer,
-        TrainOptions(k_max=4, report=False),
-        signing_key=KEY,
-    )
+    _train_newer(newer, seed=3, signing_key=KEY)
     for name in ("model.joblib", "model.sig", "manifest.json"):
         shutil.copy(newer / name, live_dir / name)
     assert not source.maybe_reload()
