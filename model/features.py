@@ -5,12 +5,11 @@ Time is event time: ``now_ms`` is an event-time clock, never the wall clock, so 
 days old, not decades. A ``now_ms`` earlier than the customer's own last event is raised to it, so late
 or out-of-order events never turn the clock back or make recency negative.
 
-The one rule: a customer's features are as of its own latest event (``last_event_ms(state)``), in
-training (``batch_features``), in the stream and in the form. The stream must score that way to be
-independent of batching, partitions and restarts; training does the same so that recency, tenure and
-the decayed spend mean in training what they mean when the model is served. (Scored against the end of
-the whole history instead, training saw recencies of up to 545 days on CDNOW while the purchase-driven
-stream always sees 0, and nearly every streamed customer landed in one segment.)
+Features are computed as of a clock time (``model.clock``): in the stream, the partition's stream
+time, with ageing ticks re-scoring quiet customers; in training, reference times, the end of the history
+and periodic snapshot dates (``snapshot_features``), so training sees customers at every stage of their
+lives, recent and lapsed, the mix an ageing stream scores. (Scored as of each customer's own latest
+event instead, CDNOW's recency was always 0 and nobody ever lapsed.)
 
 Order does not matter (except for ``erase``, which empties the state): every field is a sum, count,
 min, max or bitwise or, so any order of the same events gives the same state (the decayed spend only
@@ -71,6 +70,7 @@ __all__ = [
     "initialize",
     "last_event_ms",
     "pack_state",
+    "snapshot_features",
     "unpack_state",
     "update",
 ]
@@ -263,10 +263,10 @@ def batch_features(events: Iterable[Event], now_ms: int | None = None) -> pd.Dat
     events : iterable of Event
         The history, in any order.
     now_ms : int, optional
-        ``None`` (the default, what training uses): each customer's features are as of ITS OWN latest
-        event, ``features(state, last_event_ms(state))``, exactly what the stream scores. An explicit
-        event time gives a snapshot of everyone "as of one date" instead (for analysis, e.g. who has
-        lapsed by the end of the history; not what the stream computes). Never the wall clock.
+        ``None`` (the default): each customer's features are as of ITS OWN latest event,
+        ``features(state, last_event_ms(state))``. An explicit event time gives everyone "as of one
+        date" (training uses :func:`snapshot_features`, which does that at several dates). Never the
+        wall clock.
 
     Returns
     -------
@@ -285,7 +285,56 @@ def batch_features(events: Iterable[Event], now_ms: int | None = None) -> pd.Dat
     """
     states = aggregate_history(events)
     rows = [features(s, last_event_ms(s) if now_ms is None else now_ms) for s in states.values()]
-    index = pd.Index(list(states), name=EVENT_FEATURE_SPEC.id_column, dtype=object)
+    return _frame(rows, pd.Index(list(states), name=EVENT_FEATURE_SPEC.id_column, dtype=object))
+
+
+def snapshot_features(events: Iterable[Event], as_of_times: Iterable[int]) -> pd.DataFrame:
+    """Everyone's feature rows as of each of several dates: the training rows of an event history.
+
+    At each time ``t`` of ``as_of_times``, every customer with an event at or before ``t`` gets one row,
+    ``features(state, t)``, from its events up to ``t`` only (an ``erase`` at or before ``t`` forgets
+    the events before it). The events are sorted by time once and folded forward with :func:`update`,
+    so the cost is one fold of the history plus one :func:`features` call per row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``EVENT_FEATURE_SPEC.feature_names`` as in :func:`batch_features`, indexed by
+        (``customer_id``, ``as_of_ms``), rows in time order, then in the order the customers first
+        appeared.
+
+    >>> from model.events import Event
+    >>> day = 86_400_000
+    >>> history = [Event("a", "early", "purchase", 0, amount=5.0),
+    ...            Event("b", "late", "purchase", 100 * day, amount=5.0),
+    ...            Event("c", "early", "purchase", 110 * day, amount=5.0)]
+    >>> rows = snapshot_features(history, [50 * day, 120 * day])
+    >>> rows[["recency_days", "frequency"]].reset_index().values.tolist()
+    [['early', 4320000000, 50.0, 1.0], ['early', 10368000000, 10.0, 2.0], ['late', 10368000000, 20.0, 1.0]]
+    """
+    ordered = sorted(events, key=lambda e: e.ts_ms)  # stable: same-time events keep their order
+    states: dict[str, CustomerState] = {}
+    rows, ids, times = [], [], []
+    position, empty = 0, initialize()
+    for t in sorted(set(as_of_times)):
+        while position < len(ordered) and ordered[position].ts_ms <= t:
+            event = ordered[position]
+            position += 1
+            if event.type == "erase":
+                states.pop(event.customer_id, None)
+            else:
+                states[event.customer_id] = update(states.get(event.customer_id, empty), event)
+        rows += [features(state, t) for state in states.values()]
+        ids += states.keys()
+        times += [t] * len(states)
+    index = pd.MultiIndex.from_arrays(
+        [pd.Index(ids, dtype=object), pd.Index(times, dtype="int64")],
+        names=[EVENT_FEATURE_SPEC.id_column, "as_of_ms"],
+    )
+    return _frame(rows, index)
+
+
+def _frame(rows: list[dict], index: pd.Index) -> pd.DataFrame:
     columns = {
         name: np.array([np.nan if r[name] is None else r[name] for r in rows], dtype=float)
         for name in EVENT_FEATURE_SPEC.numeric

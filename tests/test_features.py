@@ -17,6 +17,7 @@ from model.features import (
     initialize,
     last_event_ms,
     pack_state,
+    snapshot_features,
     unpack_state,
     update,
 )
@@ -193,6 +194,32 @@ def test_an_explicit_now_is_one_snapshot_date_for_everyone(history):
     later = (snapshot["recency_days"] - batch_features(history)["recency_days"]).dropna()
     assert (later >= 0).all()
     assert (later > 0).any(), "as of the end, customers who stopped buying are days past their clock"
+
+
+def test_snapshots_are_each_date_computed_from_the_events_up_to_it(history):
+    """Training's rows: at each date, everyone seen by then, from its events up to then, as of then."""
+    start, end = min(e.ts_ms for e in history), max(e.ts_ms for e in history)
+    dates = [start + (end - start) // 3, start + 2 * (end - start) // 3, end]
+    shuffled = history[:]
+    random.Random(3).shuffle(shuffled)
+    rows = snapshot_features(shuffled, dates)
+    assert rows.index.names == ["customer_id", "as_of_ms"]
+    assert tuple(rows.columns) == EVENT_FEATURE_SPEC.feature_names
+    for date in dates:
+        expected = batch_features([e for e in history if e.ts_ms <= date], now_ms=date)
+        got = rows.xs(date, level="as_of_ms")
+        assert sorted(got.index) == sorted(expected.index)
+        for customer in expected.index[:50]:
+            row = {name: None if value != value else value for name, value in got.loc[customer].items()}
+            same_row(row, expected.loc[customer], approx=("decayed_spend",))
+    assert snapshot_features(history, []).shape == (0, len(EVENT_FEATURE_SPEC.feature_names))
+
+
+def test_an_erase_in_a_snapshot_forgets_the_events_before_it():
+    events = [purchase(0, 10.0), Event("x", "c", "erase", T0 + 5 * DAY), purchase(8, 3.0, eid="p2")]
+    rows = snapshot_features(events, [T0 + 2 * DAY, T0 + 6 * DAY, T0 + 9 * DAY])
+    assert rows.index.get_level_values("as_of_ms").tolist() == [T0 + 2 * DAY, T0 + 9 * DAY]
+    assert rows["monetary_total"].tolist() == [10.0, 3.0]
 
 
 def test_spec_declares_units_and_sane_ranges():
