@@ -3,9 +3,14 @@
 Examples::
 
     segmenter train --events cdnow --out models/cdnow
-    segmenter train --events history.jsonl --out models/shop
+    segmenter train --events history.jsonl --snapshots 2w --out models/shop
     segmenter train --table training/examples/customers.csv \\
         --spec training/examples/customers.spec.json --out models/table
+
+An event history becomes one row per customer as of the end of the history and of each snapshot date
+(``--snapshots``: ``monthly`` by default, whole days such as ``30d``/``1w``, or ``none``); k is the
+largest one whose silhouette is near the best and whose bootstrap refits agree (see
+``training.selection``), and the summary prints the table and why that k won.
 
 With a key in ``SEGMENTER_MODEL_KEY`` (or a file named by ``--model-key-file``) the artifact is signed
 (``model.sig``), and scorers and the web app configured with the same key load only signed artifacts.
@@ -58,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--force", action="store_true",
         help="replace a different model already in --out (without it, only the same model is replaced)",
     )  # fmt: skip
+    parser.add_argument(
+        "--snapshots", metavar="monthly|DAYS|none", default=None,
+        help="--events: rows as of the end of the history and of snapshot dates every month (default "
+        "monthly), every N days (30d, 2w), or none (end of history only)",
+    )  # fmt: skip
     parser.add_argument("--k-min", type=int, default=2, help="smallest k tried (default 2)")
     parser.add_argument("--k-max", type=int, default=8, help="largest k tried (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for every step (default 0)")
@@ -86,9 +96,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _snapshots(args: argparse.Namespace):
+    """The parsed ``--snapshots`` (``ValueError`` if it does not parse, or is given with ``--table``)."""
+    from training.snapshots import DEFAULT_SNAPSHOTS, parse_snapshots
+
+    if args.table and args.snapshots is not None:
+        raise ValueError("--snapshots applies to --events; a customer table has no clock")
+    return parse_snapshots(DEFAULT_SNAPSHOTS if args.snapshots is None else args.snapshots)
+
+
 def _options(args: argparse.Namespace):
     from training.train import TrainOptions
 
+    _snapshots(args)
     if not 2 <= args.k_min <= args.k_max:
         raise ValueError(f"need 2 <= --k-min <= --k-max, got {args.k_min} and {args.k_max}")
     if not 0 < args.min_share < 1 or not 0 <= args.holdout_share < 1:
@@ -113,6 +133,12 @@ def _differences(manifest: dict, args: argparse.Namespace, options) -> list[str]
     theirs = {"source": manifest.get("data", {}).get("source")} | {
         key: manifest.get(key) for key in ("seed", "algorithm", "min_share")
     }
+    if "snapshots" in manifest.get("data", {}) and not args.table:
+        from model.clock import format_duration
+
+        snapshots = _snapshots(args)
+        ours["snapshots"] = snapshots if snapshots == "monthly" else format_duration(snapshots)
+        theirs["snapshots"] = manifest["data"]["snapshots"]
     recorded = manifest.get("training_options", {})
     ours |= {key: getattr(options, key) for key in ("k_min", "k_max") if key in recorded}
     theirs |= {key: recorded[key] for key in ("k_min", "k_max") if key in recorded}
@@ -179,9 +205,12 @@ def _load(args: argparse.Namespace):
         if not args.spec:
             raise ValueError("--table needs --spec SPEC.json declaring its columns")
         return sources.load_table(args.table, args.spec, args.holdout_share, args.seed)
+    snapshots = _snapshots(args)
     if args.events == "cdnow":
-        return sources.load_cdnow(args.seed)
-    return sources.load_events_file(args.events, args.holdout_share, args.seed, args.max_invalid_share)
+        return sources.load_cdnow(args.seed, snapshots)
+    return sources.load_events_file(
+        args.events, args.holdout_share, args.seed, args.max_invalid_share, snapshots
+    )
 
 
 def _invalid(data: dict) -> list[str]:
@@ -204,22 +233,53 @@ def _dropped(dropped: dict[str, str]) -> str:
     return ", ".join(f"{name} ({why.split(' in the ')[0]})" for name, why in dropped.items()) or "none"
 
 
+def _data(data: dict) -> list[str]:
+    line = f"data       {data.get('source')}: {data.get('customers')} customers"
+    if "rows" not in data:
+        return [line + f", {data.get('training_customers')} used for fitting"]
+    return [
+        line + f", {data.get('training_customers')} used for fitting ({data.get('training_rows')} rows)",
+        f"as of      {data.get('features_as_of')}",
+    ]
+
+
+def _fmt(value, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _k_table(table: list[dict], reason: str) -> list[str]:
+    """The k-selection table and the sentence saying why the chosen k won."""
+    lines = [f"{'k':>4} {'silhouette':>10} {'ARI':>6} {'min share':>9}  verdict"]
+    for row in table:
+        mark = "*" if row.get("chosen") else " "
+        lines.append(
+            f"{mark}{row['k']:>3} {_fmt(row['silhouette'], '.3f'):>10} {_fmt(row.get('ari_mean'), '.3f'):>6} "
+            f"{row['min_share']:>9.1%}  {row['reason']}"
+        )
+    return [*lines, f"why k      {reason}"]
+
+
 def format_summary(summary: dict) -> str:
-    """The end-of-run table: model, metrics, segments with training and held-out shares, step times."""
+    """The end-of-run table: model, k choice, metrics, segments with training and held-out shares,
+    step times."""
     metrics = ", ".join(f"{k} {v}" for k, v in summary["metrics"].items())
     stability = summary["stability"]
     held = summary["holdout"].get("shares") or [None] * summary["k"]
+    counted = "rows" if "rows" in summary["data"] else "customers"
     lines = [
         f"model      {summary['model_id']}  ->  {summary['out']}",
-        f"data       {summary['data'].get('source')}: {summary['data'].get('customers')} customers, "
-        f"{summary['data'].get('training_customers')} used for fitting",
+        *_data(summary["data"]),
         *_invalid(summary["data"]),
+        "",
+        *_k_table(summary["k_selection"], summary["k_choice"]["reason"]),
+        "",
         f"chosen     {summary['algorithm']} k={summary['k']}  ({metrics})",
-        f"stability  mean ARI {stability['ari_mean']} between {stability['rounds']} bootstrap refits",
+        f"stability  mean ARI {stability['ari_mean']} between {stability['rounds']} bootstrap refits "
+        f"on {stability['n_points']} points",
         f"dropped    {_dropped(summary['dropped_features'])}",
         f"imputed    {_imputed(summary.get('imputed', {}))}",
         "",
-        f"{'seg':>3}  {'name':<34} {'customers':>9} {'share':>7} {'held-out':>8}",
+        f"{'seg':>3}  {'name':<34} {counted:>9} {'share':>7} {'held-out':>8}",
     ]
     for profile, share in zip(summary["segments"], held, strict=True):
         shown = "-" if share is None else f"{share:.1%}"

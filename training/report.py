@@ -1,6 +1,7 @@
 """The training report: ONE self-contained HTML file (figures embedded as base64 PNG, no external links).
 
-Sections: summary, data and EDA (distributions, missing values, correlations), k selection (curves
+Sections: summary, data and EDA (distributions, missing values, correlations), k selection (the rule,
+why this k won, curves
 and table), silhouette plot, 2-D projection coloured by segment, segment profiles, held-out check,
 algorithm comparison, bootstrap stability, and time per training step.
 """
@@ -52,6 +53,7 @@ class ReportInputs:
     timings: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     imputed: dict[str, dict] = field(default_factory=dict)  # feature -> count, share, with
+    k_reason: str = ""  # why the chosen k won (training.selection.choose_k)
 
 
 def _table(rows, columns: list[str] | None = None) -> str:
@@ -76,7 +78,7 @@ def _note(text: str) -> str:
 def _profiles_table(profiles: list[dict], spec: FeatureSpec) -> str:
     rows = []
     for p in profiles:
-        row = {"segment": p["segment_id"], "name": p["name"], "customers": p["size"], "share": p["share"]}
+        row = {"segment": p["segment_id"], "name": p["name"], "rows": p["size"], "share": p["share"]}
         row |= {f"median {n}": p["median"][n] for n in spec.numeric}
         row |= {f"mode {n}": p["mode"][n] for n in spec.categorical}
         row["stands out"] = ", ".join(f"{t['feature']} {t['z']:+.2f}σ" for t in p["top_features"][:3])
@@ -93,7 +95,11 @@ def _body(r: ReportInputs) -> list[str]:
         _section("Summary", _table(summary)),
         _section(
             "Data",
-            _note(f"{len(r.frame):,} training customers; features used: {', '.join(r.spec.feature_names)}."),
+            _note(
+                f"{len(r.frame):,} training rows ({r.frame.index.get_level_values(0).nunique():,} customers; "
+                f"as of: {r.summary.get('data', {}).get('features_as_of', 'a customer table, no clock')}); "
+                f"features used: {', '.join(r.spec.feature_names)}."
+            ),
             _table(dropped) if dropped else _note("No feature was dropped."),
             "<h3>Distributions</h3>",
             _img(plots.distributions_png(r.frame, r.spec), "feature distributions"),
@@ -111,16 +117,26 @@ def _body(r: ReportInputs) -> list[str]:
         ),
         _section(
             "Choosing k",
+            _note(
+                "Rule: the largest k whose silhouette is within a tolerance of the best and whose mean "
+                "bootstrap ARI (agreement between refits on resampled rows) reaches the threshold, every "
+                "segment holding at least the minimum share; if none is that stable, the most stable k "
+                "within the tolerance."
+            ),
+            f"<p><b>{html.escape(r.k_reason)}</b></p>" if r.k_reason else "",
             _img(plots.k_selection_png(r.selection_table, len(names)), "k selection"),
             _table(
                 r.selection_table,
                 [
                     "k",
                     "silhouette",
+                    "ari_mean",
+                    "ari_min",
+                    "min_share",
                     "davies_bouldin",
                     "calinski_harabasz",
-                    "min_share",
                     "admissible",
+                    "chosen",
                     "reason",
                     "seconds",
                 ],

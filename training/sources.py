@@ -1,12 +1,14 @@
 """Where training data comes from: events (CDNOW, a JSONL file) or a customer table (CSV + spec).
 
-Every source ends as the same thing: a feature frame indexed by customer id, the spec declaring its
-columns, the ids held out from fitting, and a description for the manifest. Event sources compute
-their features with ``model.features.batch_features``, the streaming aggregator, each customer as of
-its own latest event, the clock the stream scores with, so training sees exactly what the stream will
-compute. Event sources also keep a seeded sample of whole customers (``stream_sample``) from which
-training derives the drift reference the stream is compared with (``training.stream_reference``); a
-customer table has no events and no such sample.
+Every source ends as the same thing: a feature frame (one row per customer, or for events one row per
+customer and reference time), the spec declaring its columns, the ids held out from fitting (all rows
+of a customer are on the same side), and a description for the manifest. Event sources compute their
+features with ``model.features.snapshot_features``, the streaming aggregator, as of the end of the
+history and of periodic snapshot dates (``training.snapshots``): the clock the stream scores with is
+its stream time, and ageing ticks move quiet customers on, so training sees customers at every stage
+of their lives as the stream does. Event sources also keep a seeded sample of whole customers
+(``stream_sample``) from which training derives the drift reference the stream is compared with
+(``training.stream_reference``); a customer table has no clock, no events and no such sample.
 """
 
 from __future__ import annotations
@@ -22,26 +24,50 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from model.clock import format_duration
 from model.events import Event
-from model.features import EVENT_FEATURE_SPEC, batch_features
+from model.features import EVENT_FEATURE_SPEC, snapshot_features
 from model.spec import FeatureSpec
+from training.snapshots import DEFAULT_SNAPSHOTS, Snapshots, describe_times, snapshot_times
 from training.stream_reference import STREAM_SAMPLE_ROWS, CustomerSample
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingData", "from_events", "load_cdnow", "load_events_file", "load_table", "random_holdout"]
+MAX_SNAPSHOTS = 120
+"""At most this many snapshot dates: every one adds a row per customer (10 years of monthly ones)."""
+
+__all__ = [
+    "MAX_SNAPSHOTS",
+    "TrainingData",
+    "customer_ids",
+    "from_events",
+    "load_cdnow",
+    "load_events_file",
+    "load_table",
+    "random_holdout",
+]
 
 
 @dataclass
 class TrainingData:
-    """A feature frame (index = customer id), its spec, held-out ids, a description, and for event
-    sources a sample of whole customers' events (``None`` for a customer table)."""
+    """A feature frame, its spec, held-out ids, a description, and for event sources a sample of whole
+    customers' events and the history's span (``None`` for a customer table).
+
+    The frame's index is the customer id (a table), or (customer id, ``as_of_ms``) for events: one row
+    per customer and reference time. :func:`customer_ids` reads the ids of either.
+    """
 
     frame: pd.DataFrame
     spec: FeatureSpec
     holdout_ids: set[str] = field(default_factory=set)
     description: dict = field(default_factory=dict)
     stream_sample: dict[str, list[Event]] | None = None
+    history_ms: tuple[int, int] | None = None  # first and latest event time
+
+
+def customer_ids(frame: pd.DataFrame) -> pd.Index:
+    """The customer id of every row (the first index level)."""
+    return frame.index.get_level_values(0)
 
 
 class _Counter:
@@ -72,24 +98,39 @@ def from_events(
     *,
     seed: int = 0,
     stream_sample_rows: int = STREAM_SAMPLE_ROWS,
+    snapshots: Snapshots = DEFAULT_SNAPSHOTS,
 ) -> TrainingData:
-    """Aggregate events into features (each customer as of its own latest event) and describe them.
+    """Aggregate events into feature rows as of the end of the history and each snapshot date.
 
-    ``seed`` and ``stream_sample_rows`` choose the sample of whole customers (at most that many events)
-    kept for the stream drift reference.
+    ``snapshots`` is ``"monthly"``, a period in ms, or 0 (end of history only); see
+    ``training.snapshots``. ``seed`` and ``stream_sample_rows`` choose the sample of whole customers
+    (at most that many events) kept for the stream drift reference. More than ``MAX_SNAPSHOTS``
+    snapshot dates raise ``ValueError``.
     """
     counter = _Counter(events, CustomerSample(stream_sample_rows, seed))
-    frame = batch_features(tqdm(counter, desc="aggregating events", unit=" events", mininterval=1.0))
+    history = list(tqdm(counter, desc="reading events", unit=" events", mininterval=1.0))
+    times = [] if counter.last is None else snapshot_times(counter.first, counter.last, snapshots)
+    shown = snapshots if snapshots == "monthly" else format_duration(snapshots)
+    if len(times) - 1 > MAX_SNAPSHOTS:
+        raise ValueError(
+            f"--snapshots {shown} gives "
+            f"{len(times) - 1} snapshot dates over {_iso(counter.first)} .. {_iso(counter.last)}; at most "
+            f"{MAX_SNAPSHOTS} (each adds a row per customer): choose a longer period"
+        )
+    frame = snapshot_features(history, times)
     description = {
         "source": source,
         "events": counter.count,
-        "customers": len(frame),
+        "customers": int(customer_ids(frame).nunique()),
+        "rows": len(frame),
         "history_start": _iso(counter.first),
         "history_end": _iso(counter.last),
-        "features_as_of": "each customer's latest event",
+        "snapshots": shown,
+        "features_as_of": describe_times(times, snapshots) if times else "no events",
     }
     sample = counter.sample.customers()
-    return TrainingData(frame, EVENT_FEATURE_SPEC, set(holdout_ids or ()), description, sample)
+    span = None if counter.last is None else (counter.first, counter.last)
+    return TrainingData(frame, EVENT_FEATURE_SPEC, set(holdout_ids or ()), description, sample, span)
 
 
 def random_holdout(ids: Iterable[str], share: float, seed: int) -> set[str]:
@@ -100,15 +141,19 @@ def random_holdout(ids: Iterable[str], share: float, seed: int) -> set[str]:
     return {ordered[i] for i in chosen}
 
 
-def load_cdnow(seed: int = 0) -> TrainingData:
+def load_cdnow(seed: int = 0, snapshots: Snapshots = DEFAULT_SNAPSHOTS) -> TrainingData:
     """CDNOW purchases as events; the CDNOW sample customers are the held-out set."""
     from training.datasets import cdnow_events, cdnow_holdout_ids
 
-    return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids(), seed=seed)
+    return from_events(cdnow_events(), "cdnow", cdnow_holdout_ids(), seed=seed, snapshots=snapshots)
 
 
 def load_events_file(
-    path: str | Path, holdout_share: float, seed: int, max_invalid_share: float = 0.01
+    path: str | Path,
+    holdout_share: float,
+    seed: int,
+    max_invalid_share: float = 0.01,
+    snapshots: Snapshots = DEFAULT_SNAPSHOTS,
 ) -> TrainingData:
     """Events from a JSONL file; a seeded random ``holdout_share`` of its customers is held out.
 
@@ -119,12 +164,12 @@ def load_events_file(
     from training.datasets import InvalidLines, read_events_jsonl
 
     invalid = InvalidLines(max_invalid_share)
-    data = from_events(read_events_jsonl(path, invalid=invalid), str(path), seed=seed)
+    data = from_events(read_events_jsonl(path, invalid=invalid), str(path), seed=seed, snapshots=snapshots)
     if data.frame.empty:
         skipped = f", {invalid.skipped:,} of its {invalid.lines:,} lines invalid" if invalid.lines else ""
         raise ValueError(f"{path} holds 0 rows of valid events{skipped}: nothing to train on")
     data.description["invalid_events"] = invalid.describe()
-    data.holdout_ids = random_holdout(data.frame.index, holdout_share, seed)
+    data.holdout_ids = random_holdout(customer_ids(data.frame).unique(), holdout_share, seed)
     return data
 
 

@@ -1,22 +1,28 @@
 """Training orchestration: features -> k selection -> fit -> profiles -> held-out check -> stream drift
 reference -> artifact + report.
 
+k is chosen by ``training.selection.choose_k``: the largest k whose silhouette is within 0.05 of the
+best and whose bootstrap refits agree (mean ARI >= 0.9), every segment >= ``min_share``; the table
+and the sentence saying why are in the summary, the manifest (``k_selection``, ``k_choice``) and the
+report. The stability reported is the chosen k's, measured during selection.
+
 The preprocessing is fitted once and the candidate clusterers work on its output; the saved
 ``Pipeline`` is that same fitted preprocessor followed by the chosen fitted clusterer, so the model
 that is judged is byte-for-byte the model that is served.
 
 The manifest holds two drift references. ``segment_distribution`` / ``feature_baselines`` describe the
-training customers (one row each, as of its latest event). For event sources,
-``stream_segment_distribution`` / ``stream_feature_baselines`` describe what the scorer emits: one row
-per event over customers' partial histories, replayed on a seeded sample (see
-``training.stream_reference``); the live drift monitor compares the stream with those.
+training rows (for events: every customer as of the end of the history and of each snapshot date).
+For event sources, ``stream_segment_distribution`` / ``stream_feature_baselines`` describe what the
+scorer emits: rows after each event and ageing rows of quiet customers, replayed on a seeded sample
+(see ``training.stream_reference``); the live drift monitor compares the stream with those.
 
-Training refuses, before any work, fewer than ``MIN_CUSTOMERS_PER_SEGMENT`` training customers per
-segment of ``k_max``. A held-out check that fails raises ``HoldoutCheckError`` and writes nothing. With
-``TrainOptions(replace=False)`` an existing artifact in ``out`` is replaced only by the same model
-(same ``model_sha256``). Missing values of the features kept are imputed (numeric: the training median;
-categorical: the category ``'missing'``), and the counts per column are in the summary, the manifest
-(``imputed``) and the report.
+Training refuses, before any work, fewer than ``MIN_CUSTOMERS_PER_SEGMENT`` training rows per segment
+of ``k_max``. All rows of one customer are on the same side of the held-out split. A held-out check
+that fails raises ``HoldoutCheckError`` and writes nothing. With ``TrainOptions(replace=False)`` an
+existing artifact in ``out`` is replaced only by the same model (same ``model_sha256``). Missing
+values of the features kept are imputed (numeric: the training median; categorical: the category
+``'missing'``), and the counts per column are in the summary, the manifest (``imputed``) and the
+report.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ from training import selection
 from training.plots import projection
 from training.profiles import segment_profiles
 from training.report import ReportInputs, write_report
-from training.sources import TrainingData
+from training.sources import TrainingData, customer_ids
 from training.stream_reference import stream_reference
 
 logger = logging.getLogger(__name__)
@@ -75,9 +81,12 @@ class TrainOptions:
     seed: int = 0
     min_share: float = 0.02
     silhouette_sample: int = 5_000
-    fit_sample: int = 200_000
+    fit_sample: int = 50_000
     compare_sample: int = 50_000
     stability_rounds: int = 5
+    stability_sample: int = 30_000
+    silhouette_tolerance: float = selection.SILHOUETTE_TOLERANCE
+    min_stability: float = selection.MIN_STABILITY
     report: bool = True
     replace: bool = True  # False: replace an artifact already in ``out`` only by the same model
 
@@ -139,7 +148,9 @@ def _fit(raw, spec, options: TrainOptions, steps: _Steps) -> _Fitted:
         chosen = selection.select_k(
             points, range(options.k_min, options.k_max + 1), algorithm=options.algorithm, seed=options.seed,
             min_share=options.min_share, silhouette_sample=options.silhouette_sample,
-            fit_sample=options.fit_sample,
+            fit_sample=options.fit_sample, stability_rounds=options.stability_rounds,
+            stability_sample=options.stability_sample, silhouette_tolerance=options.silhouette_tolerance,
+            min_stability=options.min_stability,
         )  # fmt: skip
     with steps.step("fit"):
         clusterer = build_clusterer(options.algorithm, chosen.k, options.seed).fit(points)
@@ -150,16 +161,11 @@ def _fit(raw, spec, options: TrainOptions, steps: _Steps) -> _Fitted:
     return _Fitted(chosen, pipeline, points, labels, metrics)
 
 
-def _diagnostics(points: np.ndarray, k: int, options: TrainOptions, steps: _Steps) -> tuple[list, dict]:
+def _compare(points: np.ndarray, k: int, options: TrainOptions, steps: _Steps) -> list:
     rng = np.random.default_rng(options.seed)
     rows = np.sort(rng.choice(len(points), min(len(points), options.compare_sample), replace=False))
     with steps.step("compare"):
-        comparison = selection.compare_algorithms(points[rows], k, seed=options.seed)
-    with steps.step("stability"):
-        stability = selection.bootstrap_stability(
-            points[rows], k, algorithm=options.algorithm, seed=options.seed, rounds=options.stability_rounds
-        )
-    return comparison, stability
+        return selection.compare_algorithms(points[rows], k, seed=options.seed)
 
 
 def _check_size(data: TrainingData, n_fit: int, options: TrainOptions) -> None:
@@ -168,8 +174,9 @@ def _check_size(data: TrainingData, n_fit: int, options: TrainOptions) -> None:
         return
     held = len(data.frame) - n_fit
     source = data.description.get("source", "the data")
+    what = "customer" if data.history_ms is None else "customer row"
     raise ValueError(
-        f"{n_fit} customer{'s' * (n_fit != 1)} to fit on ({len(data.frame)} in {source}, {held} held out): "
+        f"{n_fit} {what}{'s' * (n_fit != 1)} to fit on ({len(data.frame)} in {source}, {held} held out): "
         f"--k-max {options.k_max} needs at least {needed} ({MIN_CUSTOMERS_PER_SEGMENT} per segment); "
         "lower --k-max or bring more customers"
     )
@@ -236,7 +243,7 @@ def train(
     held-out segment falls below ``min_share`` (nothing is written).
     """
     out, steps = Path(out), _Steps()
-    held = data.frame.index.isin(list(data.holdout_ids))
+    held = customer_ids(data.frame).isin(list(data.holdout_ids))
     _check_size(data, int((~held).sum()), options)
     spec, dropped = usable_spec(data.spec, data.frame[~held])
     raw = to_frame(data.frame[~held], spec)
@@ -254,8 +261,9 @@ def train(
     stream = {}
     if data.stream_sample is not None:
         with steps.step("stream_reference"):
-            stream = stream_reference(model, data.stream_sample)
-    comparison, stability = _diagnostics(fitted.points, k, options, steps)
+            stream = stream_reference(model, data.stream_sample, data.history_ms)
+    comparison = _compare(fitted.points, k, options, steps)
+    stability, k_choice = fitted.selection.stability, _k_choice(fitted.selection, options)
     proj = projection(fitted.points, fitted.labels, options.seed)
     if not options.replace:
         _check_replace(out, fitted.pipeline)
@@ -267,8 +275,9 @@ def train(
             metrics=fitted.metrics, segment_distribution=_shares(fitted.labels, k),
             feature_baselines=_baselines(raw, spec), source_spec=data.spec.to_dict(),
             source_schema_hash=data.spec.schema_hash(), dropped_features=dropped,
-            data=data.description | {"training_customers": len(raw)}, holdout=holdout,
-            k_selection=fitted.selection.table, algorithm_comparison=comparison, stability=stability,
+            data=data.description | _training_counts(raw), holdout=holdout,
+            k_selection=fitted.selection.table, k_choice=k_choice, algorithm_comparison=comparison,
+            stability=stability,
             training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
             training_options=recorded, **stream,
         )  # fmt: skip
@@ -279,7 +288,8 @@ def train(
         "model_id": manifest["model_id"], "out": str(out), "k": k, "algorithm": options.algorithm,
         "metrics": fitted.metrics, "segments": profiles, "holdout": holdout, "stability": stability,
         "dropped_features": dropped, "imputed": imputed, "data": manifest["data"], "timings": steps.seconds,
-        "stream_shares": stream.get("stream_segment_distribution"),
+        "stream_shares": stream.get("stream_segment_distribution"), "k_selection": fitted.selection.table,
+        "k_choice": k_choice,
     }  # fmt: skip
     if options.report:
         with steps.step("report"):
@@ -287,15 +297,32 @@ def train(
             inputs = ReportInputs(
                 f"Customer segments — {manifest['model_id']}", _report_summary(summary), raw, spec, missing,
                 dropped, fitted.selection.table, fitted.points, fitted.labels, profiles, proj, comparison,
-                stability, holdout, steps.seconds, options.seed, imputed,
+                stability, holdout, steps.seconds, options.seed, imputed, k_choice["reason"],
             )  # fmt: skip
             write_report(out / REPORT_FILE, inputs)
     return summary
 
 
+def _training_counts(raw) -> dict:
+    return {"training_customers": int(customer_ids(raw).nunique()), "training_rows": len(raw)}
+
+
+def _k_choice(chosen: selection.Selection, options: TrainOptions) -> dict:
+    return {
+        "k": chosen.k,
+        "reason": chosen.reason,
+        "rule": "largest k with silhouette within silhouette_tolerance of the best and mean bootstrap "
+        "ARI >= min_stability, every segment >= min_share; else the most stable k within the tolerance",
+        "silhouette_tolerance": options.silhouette_tolerance,
+        "min_stability": options.min_stability,
+        "min_share": options.min_share,
+    }
+
+
 def _report_summary(summary: dict) -> dict:
     keep = ("model_id", "k", "algorithm", "metrics", "data")
     return {key: summary[key] for key in keep} | {
+        "why this k": summary["k_choice"]["reason"],
         "stability (mean ARI)": summary["stability"]["ari_mean"],
         "held-out shares": summary["holdout"].get("shares"),
         "stream shares (drift reference)": summary["stream_shares"],
