@@ -120,6 +120,50 @@ def test_the_invalid_share_limit_is_an_option_with_its_default_in_help(tmp_path,
     assert not (tmp_path / "m").exists()
 
 
+# --- issue 12: --snapshots -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["sometimes", "12h", "3 days"])
+def test_snapshots_that_do_not_parse_exit_2_naming_the_value_before_any_work(tmp_path, value):
+    write_events(tmp_path / "e.jsonl", 60)
+    done = segmenter(
+        "--events", str(tmp_path / "e.jsonl"), "--out", str(tmp_path / "m"), "--snapshots", value
+    )
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert f"--snapshots must be monthly, none, or whole days such as 30d or 1w, got {value!r}" in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_customer_table_has_no_clock_so_snapshots_are_refused(tmp_path, caplog):
+    write_table(tmp_path / "t.csv", 60)
+    argv = ["train", *table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), "--snapshots", "1w"]
+    with caplog.at_level(logging.ERROR):
+        assert main([*argv, *FAST]) == 2
+    assert "--snapshots applies to --events" in caplog.text
+
+
+def test_event_rows_are_as_of_the_end_and_each_snapshot_and_the_k_choice_is_printed(tmp_path, capsys):
+    write_events(tmp_path / "e.jsonl", 150)
+    out = tmp_path / "m"
+    argv = ["train", "--events", str(tmp_path / "e.jsonl"), "--out", str(out), *FAST, "--snapshots", "2w"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    data = json.loads((out / MANIFEST_FILE).read_text())["data"]
+    assert data["snapshots"] == "2w"
+    assert data["rows"] > data["customers"] == 150
+    assert data["features_as_of"].startswith("end of history ")
+    assert "every-2w snapshots" in data["features_as_of"]
+    assert f"as of      {data['features_as_of']}" in printed
+    assert "why k      k=" in printed, printed
+    assert "silhouette    ARI min share" in printed, printed
+    assert main([*argv[:-1], "none"]) == 2, "another --snapshots is another model: --force to replace"
+    assert main([*argv[:-1], "none", "--force"]) == 0
+    data = json.loads((out / MANIFEST_FILE).read_text())["data"]
+    assert data["rows"] == data["customers"] == 150
+    assert data["features_as_of"] == f"end of history {data['history_end'][:10]}"
+
+
 # --- 7. too few customers -----------------------------------------------------------------------
 
 
