@@ -148,7 +148,8 @@ def test_other_methods_and_paths_answer_json_errors(client):
 def test_segments_lists_every_segment_and_field(client, service):
     body = client.get("/api/v1/segments").get_json()
     assert [s["segment_id"] for s in body["segments"]] == list(range(service.model.k))
-    assert sum(s["size"] for s in body["segments"]) == service.model.manifest["data"]["training_customers"]
+    data = service.model.manifest["data"]  # event histories: one row per customer and reference time
+    assert sum(s["size"] for s in body["segments"]) == data.get("training_rows", data["training_customers"])
     assert [f["name"] for f in body["fields"]] == list(EVENT_FEATURE_SPEC.feature_names)
     assert {f["name"] for f in body["fields"] if f["used"]} == set(service.model.spec.feature_names)
     assert set(body["metrics"]) >= {"silhouette"}
