@@ -24,7 +24,7 @@ from consumer.dead_letter_limit import InvalidShareLimit
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.partition_restore import PartitionRestorer, check_copartitioned
-from consumer.processor import Processor, Topics
+from consumer.processor import Processor, TimeSettings, Topics
 from consumer.settings import default_instance_id
 from consumer.state_store import StateStore
 from consumer.telemetry import RunSummary, Telemetry
@@ -50,6 +50,7 @@ class RunnerSettings:
     drift_window: int = 10_000  # the live segment distribution covers the last this many assignments
     allow_keyless: bool = False  # records without a key are dead letters unless this is set
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS  # earlier events are implausible_timestamp
+    time: TimeSettings = field(default_factory=TimeSettings)  # --tick, --clock, --state-ttl
     strict_restore: bool = False  # an invalid changelog entry refuses the start instead of quarantine
     reset_state: bool = False  # discard (tombstone) the state of partitions ahead of their input
     max_invalid_ratio: float | None = None  # stop (exit 3) above this invalid share; None: no limit
@@ -74,7 +75,7 @@ class ScorerRunner:
         self.store = store or StateStore()
         self.processor = Processor(
             self.store, model, s.topics, emit_only_on_change=s.emit_only_on_change,
-            allow_keyless=s.allow_keyless, min_event_ms=s.min_event_ms,
+            allow_keyless=s.allow_keyless, min_event_ms=s.min_event_ms, clock=s.time,
         )  # fmt: skip
         self.telemetry = Telemetry(
             model, self.metrics, self.store, drift_every_s=s.drift_every_s, drift_window=s.drift_window
@@ -116,7 +117,7 @@ class ScorerRunner:
                 while not stop.is_set():
                     self.readiness.heartbeat()
                     records = consumer.poll(max_records=s.batch_size, timeout_s=s.poll_timeout_s)
-                    if records:
+                    if records or self.processor.wall_ticks_due():  # a quiet partition ages too
                         self._handle(records, consumer, committer)
                     elif s.exit_when_idle and self.telemetry.caught_up(consumer):
                         break
