@@ -71,7 +71,9 @@ def age_partition(
         for i in np.flatnonzero(moved).tolist():
             label = int(labels[i])
             row = distances[i]
-            assignment = Assignment(label, names[label], float(row[label]), float(confidence[i]), tuple(row.tolist()))
+            assignment = Assignment(
+                label, names[label], float(row[label]), float(confidence[i]), tuple(row.tolist())
+            )
             aged.changed.append((ids[i], Entry._trusted(raws[i]), assignment))
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])

@@ -19,7 +19,7 @@ from typing import IO
 
 from consumer.backends.abstract import Record
 from consumer.outputs import DLQ_ERROR, DLQ_OFFSET, DLQ_REASON
-from consumer.processor import Processor, TimeSettings, Topics
+from consumer.processor import DEFAULT_TIME, Processor, TimeSettings, Topics
 from consumer.state_store import StateStore
 from model.events import DEFAULT_MIN_EVENT_MS
 
@@ -65,7 +65,7 @@ def run_files(
     batch_size: int = 2000,
     emit_only_on_change: bool = False,
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
-    clock: TimeSettings = TimeSettings(),
+    clock: TimeSettings = DEFAULT_TIME,
 ) -> FileRunSummary:
     """Score the events of ``source`` into ``sink``; see the module docstring for the formats."""
     source_path, sink_path = _path(source), _path(sink)

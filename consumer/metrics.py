@@ -160,9 +160,13 @@ class ScorerMetrics:
             ["partition"],
             registry=r,
         )
-        self.ticks = Counter("segmenter_ticks", "Ageing ticks run (one per partition per boundary).", registry=r)
+        self.ticks = Counter(
+            "segmenter_ticks", "Ageing ticks run (one per partition per boundary).", registry=r
+        )
         self.ageing_updates = Counter(
-            "segmenter_ageing_updates", "Segment updates published by ageing ticks (reason=ageing).", registry=r
+            "segmenter_ageing_updates",
+            "Segment updates published by ageing ticks (reason=ageing).",
+            registry=r,
         )
         self.state_expired = Counter(
             "segmenter_state_expired", "Customers dropped by --state-ttl at a tick.", registry=r

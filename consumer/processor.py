@@ -66,6 +66,9 @@ class TimeSettings:
     state_ttl_ms: int = 0  # drop a customer this long after its last event, at a tick (0: never)
 
 
+DEFAULT_TIME = TimeSettings()
+
+
 @dataclass
 class Scored:
     """One scored customer's result, kept for metrics and drift."""
@@ -133,7 +136,7 @@ class Processor:
         wall_clock: Callable[[], float] = time.time,
         allow_keyless: bool = False,
         min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
-        clock: TimeSettings = TimeSettings(),
+        clock: TimeSettings = DEFAULT_TIME,
     ) -> None:
         self.store = store
         self.model = model
@@ -269,14 +272,18 @@ class Processor:
             previous = segments.get(customer_id, step.entry.last_segment)
             if assignment is None:  # the model refused this customer's row: keep its state, publish nothing
                 result.valid -= 1
-                self._dead_letter(step.record, "internal_error", "the model could not score this customer", result)
+                self._dead_letter(
+                    step.record, "internal_error", "the model could not score this customer", result
+                )
                 work.entries[customer_id] = step.entry.scored(previous)
                 continue
             segments[customer_id] = assignment.segment_id
             entry = work.entries[customer_id] = step.entry.scored(assignment.segment_id)
             before = None if previous == NO_SEGMENT else previous
             if before != assignment.segment_id or not self.emit_only_on_change:
-                self._publish(customer_id, entry, assignment, before, step.as_of_ms, "event", step.record, result)
+                self._publish(
+                    customer_id, entry, assignment, before, step.as_of_ms, "event", step.record, result
+                )
             result.scored.append(
                 Scored(customer_id, assignment.segment_id, before, last_event_ms(entry.state), row)
             )
@@ -329,7 +336,9 @@ class Processor:
         for customer_id, entry in work.entries.items():
             encoded = None if last_event_ms(entry.state) < 0 else entry.to_bytes()  # None: erased/expired
             entries[customer_id] = encoded
-            result.outputs.append(Output(changelog, customer_id.encode("utf-8"), encoded, partition=partition))
+            result.outputs.append(
+                Output(changelog, customer_id.encode("utf-8"), encoded, partition=partition)
+            )
         if work.clock != self.store.clock(partition):
             result.clocks[partition] = work.clock
             value = encode_clock(*work.clock)

@@ -73,7 +73,9 @@ class JudgedPartition:
     records: int = 0  # changelog records read
     entries: dict[str, bytes] = field(default_factory=dict)  # customer id -> validated entry
     checkpoint: bytes | None = None  # online model, unvalidated (its model judges it: model.online)
-    clock: PartitionClock = PartitionClock()  # stream time and last tick the state was computed with
+    clock: PartitionClock = field(
+        default_factory=PartitionClock
+    )  # stream time and last tick the state was computed with
     quarantined: list[Quarantined] = field(default_factory=list)
     live_keys: list[bytes] = field(default_factory=list)  # every key whose last value is not a tombstone
     max_applied_offset: int = -1  # the largest input offset any entry has applied

@@ -89,11 +89,11 @@ import numpy as np
 
 __all__ = [
     "CENTS_MAX",
+    "CHECKPOINT_VERSION",
     "CLOCK_KEY",
     "CLOCK_VERSION",
-    "ENTRY_FIXED_DTYPE",
-    "CHECKPOINT_VERSION",
     "COUNT_MAX",
+    "ENTRY_FIXED_DTYPE",
     "ENTRY_VERSION",
     "NO_AGE",
     "NO_RECENT_IDS",
@@ -113,8 +113,8 @@ __all__ = [
     "empty_state",
     "encode_checkpoint",
     "encode_clock",
-    "entry_columns",
     "encode_entry",
+    "entry_columns",
     "entry_is_current",
     "model_fingerprint",
     "pack_state_fields",

@@ -221,8 +221,10 @@ class SegmentModel:
         if self._fast is not None:
             return self._fast.transform_columns(columns, n)
         frame = pd.DataFrame(
-            {name: np.asarray(columns[name], dtype=object if name in self.spec.categorical else float)
-             for name in self.spec.feature_names}  # fmt: skip
+            {
+                name: np.asarray(columns[name], dtype=object if name in self.spec.categorical else float)
+                for name in self.spec.feature_names
+            }
         )
         return np.asarray(self._preprocess.transform(frame), dtype=float)
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from scorer_fixtures import as_records, changelog_records
 
-from consumer.processor import Processor, TimeSettings, Topics
+from consumer.processor import DEFAULT_TIME, Processor, TimeSettings, Topics
 from consumer.state_restore import judge
 from consumer.state_store import CLOCK_KEY, StateStore
 from model.clock import DAY_MS
@@ -53,7 +53,7 @@ def purchase(customer: str, day: float, n: int, amount: float = 20.0) -> tuple[b
     return customer.encode(), encode_event(event)
 
 
-def run(model, pairs, batch_size=10_000, clock=TimeSettings(), store=None, **kwargs):
+def run(model, pairs, batch_size=10_000, clock=DEFAULT_TIME, store=None, **kwargs):
     """Every output of a run over one partition, in order; scored_at dropped (wall clock)."""
     store = StateStore() if store is None else store
     store.assign(0)
@@ -232,7 +232,9 @@ def test_wall_clock_mode_ages_a_quiet_partition_between_polls(ageing_model):
         if any(o.topic == TOPICS.output for o in result.outputs):
             aged_to = json.loads(result.outputs[0].value)
             break
-    assert aged_to is not None and aged_to["reason"] == "ageing" and aged_to["source"] is None
+    assert aged_to is not None
+    assert aged_to["reason"] == "ageing"
+    assert aged_to["source"] is None
     assert aged_to["as_of"] == format_ts(T0 + day * DAY_MS)
 
 

@@ -292,7 +292,8 @@ def test_a_repeat_of_an_erased_event_in_the_same_batch_stays_erased(model_source
     result = _processor(model_source).process(as_records(pairs))
     assert result.duplicates_by == {("event_id", 0): 1}
     updates = [o.value for o in result.outputs if o.topic == TOPICS.output]
-    assert len(updates) == 2 and updates[1] is None, "the purchase's update, then the erase's tombstone"
+    assert len(updates) == 2, "the purchase's update, then the erase's tombstone"
+    assert updates[1] is None
     changelog = {o.key: o.value for o in result.outputs if o.topic == TOPICS.changelog}
     assert changelog[b"c1"] is None, "the repeat did not revive the customer"
 

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 import pytest
-from scorer_fixtures import final_updates, reference_run, valid_count
+from scorer_fixtures import customer_entries, final_updates, reference_run, valid_count
 from waiting import wait_for
 
 from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
@@ -46,7 +46,7 @@ def run_until_idle(backend, topics: Topics, model, group: str, **settings) -> Sc
 
 
 def final_states(backend, topics: Topics) -> dict[str, bytes]:
-    latest = {r.key.decode(): r.value for r in read_all(backend, topics.changelog)}
+    latest = customer_entries(read_all(backend, topics.changelog))
     return {cid: Entry.from_bytes(value).state for cid, value in latest.items()}
 
 
@@ -74,7 +74,7 @@ def test_every_event_is_scored_or_dead_lettered(setup, model_source, stream, gro
     assert all(dict(r.headers)[DLQ_REASON] for r in dead)
     assert sorted(r.value for r in dead) == sorted(v for k, v in stream if k == b"bad")
 
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read_all(backend, topics.input))
     assert final_updates([r.value for r in read_all(backend, topics.output)]) == expected_updates
     assert final_states(backend, topics) == expected_states
 
