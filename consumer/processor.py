@@ -96,7 +96,7 @@ class BatchResult:
     out_of_range: Counter = field(default_factory=Counter)  # scored feature values outside the spec
     scoring_seconds: float = 0.0
     ticks: int = 0  # ageing ticks run
-    aged: list[int] = field(default_factory=list)  # segment of each ageing update, for metrics
+    aged: list[tuple[int | None, int]] = field(default_factory=list)  # (from, to) of each ageing update
     expired: int = 0  # customers dropped by the state TTL
 
 
@@ -304,7 +304,7 @@ class Processor:
             previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
             entry = work.entries[customer_id] = entry.scored(assignment.segment_id)
             self._publish(customer_id, entry, assignment, previous, at_ms, "ageing", record, result)
-            result.aged.append(assignment.segment_id)
+            result.aged.append((previous, assignment.segment_id))
 
     def _publish(
         self, customer_id: str, entry: Entry, assignment: Assignment, previous: int | None,

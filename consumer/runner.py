@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, TopicPartition, TopicSpec
@@ -96,7 +97,10 @@ class ScorerRunner:
         specs = [TopicSpec(t.input, n), TopicSpec(t.output, n, config=compact), TopicSpec(t.dead_letter, n)]
         self.backend.ensure_topics([*specs, TopicSpec(t.changelog, n, config=compact)])
 
-    def run(self, stop: threading.Event | None = None) -> RunSummary:
+    def run(
+        self, stop: threading.Event | None = None, *, at_stop: Callable[[StateStore], None] | None = None
+    ) -> RunSummary:
+        """Score until ``stop`` (or idle); ``at_stop`` sees the state before the partitions are released."""
         stop, s = stop or threading.Event(), self.settings
         self.ensure_topics()
         check_copartitioned(self.backend, s.topics.input, s.topics.changelog)
@@ -126,6 +130,8 @@ class ScorerRunner:
                     self.telemetry.between_batches(consumer)
             finally:
                 self.telemetry.finish(time.monotonic() - started)
+                if at_stop is not None:
+                    at_stop(self.store)
                 consumer.close()
         return self.summary
 

@@ -40,6 +40,7 @@ class RunSummary:
     restore_seconds: float = 0.0
     seconds: float = 0.0
     segment_counts: dict[int, int] = field(default_factory=dict)  # assignments published, per segment
+    transitions: Counter = field(default_factory=Counter)  # "from->to" segment -> changes, both reasons
     final_segments: dict[int, int] = field(default_factory=dict)  # customers per current segment, at stop
 
     @property
@@ -104,6 +105,8 @@ class Telemetry:
         metrics.record_ageing(result.ticks, len(result.aged), result.expired)
         summary.ageing_updates += len(result.aged)
         summary.updates += len(result.aged)
+        moves = [(s.previous_segment, s.segment_id) for s in result.scored] + result.aged
+        summary.transitions.update(f"{a}->{b}" for a, b in moves if a is not None and a != b)
         self._report_stream_times()
         self._drift_monitor().observe(
             segment_ids, [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]

@@ -72,7 +72,7 @@ def consume(kafka, model_dir, unique_name):
             ["--tick", "daily"],
             "--tick must be a duration such as 1d, 12h, 30m, 90s, 2w or 0 (off), got 'daily'",
         ),
-        (["--state-ttl", "-3d"], "--state-ttl must be a duration such as 1d"),
+        (["--state-ttl", "3 days"], "--state-ttl must be a duration such as 1d"),
         (
             ["--tick", "0", "--state-ttl", "90d"],
             "--state-ttl drops customers at ageing ticks: it needs --tick",
