@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 
-from consumer.settings import CONSUME, TOPICS, add_settings, build, client_config, min_event_ms
+from consumer.settings import CONSUME, TOPICS, add_settings, build, client_config, min_event_ms, time_settings
 
 log = logging.getLogger(__name__)
 FENCED = 4  # exit code: another instance with the same --instance-id took over (see the README)
@@ -25,8 +25,9 @@ def runner_settings(args: argparse.Namespace):
     from consumer.runner import RunnerSettings
 
     return build(
-        RunnerSettings, args, *CONSUME, topics=build(Topics, args, TOPICS), min_event_ms=args.min_event_ms
-    )
+        RunnerSettings, args, *CONSUME, topics=build(Topics, args, TOPICS), min_event_ms=args.min_event_ms,
+        time=time_settings(args),
+    )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         args.min_event_ms = min_event_ms(args.min_event_time)
+        args.time = time_settings(args)
     except ValueError as error:
         log.error("%s", error)
         return 2
@@ -90,6 +92,7 @@ def _run_files(args: argparse.Namespace, model) -> int:
         batch_size=args.batch_size,
         emit_only_on_change=args.emit_only_on_change,
         min_event_ms=args.min_event_ms,
+        clock=args.time,
     )
     log.info("file mode done: %s", vars(summary))
     return 0

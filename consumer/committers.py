@@ -76,9 +76,10 @@ class AtLeastOnceCommitter(Committer):
         reproduce = functools.partial(self._produce, result)
         retry_transient("flushing outputs", self.producer.flush, timeout_s=timeout_s, on_lost=reproduce)
         try:
-            retry_transient(
-                "committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s
-            )
+            if result.offsets:  # a wall-clock tick between polls has outputs but no input offsets
+                retry_transient(
+                    "committing offsets", lambda: consumer.commit(result.offsets), timeout_s=timeout_s
+                )
         except CommitFailedError as error:
             # The group moved on (a broker restart outlasting the session, a rebalance): the outputs are
             # durable but the offsets are not, so the batch is redone; at-least-once allows the repeats.
@@ -97,7 +98,8 @@ class ExactlyOnceCommitter(Committer):
         producer.begin_transaction()
         try:
             self._produce(result)
-            producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
+            if result.offsets:
+                producer.send_offsets_to_transaction(result.offsets, consumer.group_metadata())
             producer.commit_transaction()
         except (TransactionAbortedError, CommitFailedError, BrokerUnavailableError) as error:
             # Aborted by the broker, the offsets refused because the group moved on (a member id the

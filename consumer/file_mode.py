@@ -3,7 +3,9 @@
 ``segmenter consume --source file:events.jsonl --sink file:out.jsonl`` reads events, writes one
 segment update per line to the sink and dead letters (the original line plus the reason) to
 ``--dead-letters`` (default: beside the sink, or stderr when the sink is stdout). Lines become
-records of one partition whose offsets are line numbers, so the processor cannot tell the difference.
+records of one partition whose offsets are line numbers, so the processor cannot tell the difference:
+the whole file has one stream time, and a file holding one Kafka partition's records in order gives
+that partition's updates (every field but ``scored_at`` and the source topic).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import IO
 
 from consumer.backends.abstract import Record
 from consumer.outputs import DLQ_ERROR, DLQ_OFFSET, DLQ_REASON
-from consumer.processor import Processor, Topics
+from consumer.processor import DEFAULT_TIME, Processor, TimeSettings, Topics
 from consumer.state_store import StateStore
 from model.events import DEFAULT_MIN_EVENT_MS
 
@@ -63,6 +65,7 @@ def run_files(
     batch_size: int = 2000,
     emit_only_on_change: bool = False,
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
+    clock: TimeSettings = DEFAULT_TIME,
 ) -> FileRunSummary:
     """Score the events of ``source`` into ``sink``; see the module docstring for the formats."""
     source_path, sink_path = _path(source), _path(sink)
@@ -80,6 +83,7 @@ def run_files(
         emit_only_on_change=emit_only_on_change,
         allow_keyless=True,
         min_event_ms=min_event_ms,
+        clock=clock,
     )
     summary = FileRunSummary()
     with (

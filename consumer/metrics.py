@@ -143,8 +143,44 @@ class ScorerMetrics:
             registry=r,
         )
         self._series: dict[int, set[str]] = {}
+        self._init_clock(r)
         self._init_drift(r)
         self._prime()
+
+    def _init_clock(self, r: CollectorRegistry) -> None:
+        self.stream_time = Gauge(
+            "segmenter_stream_time_seconds",
+            "Stream time of an input partition: the largest event time applied (Unix seconds).",
+            ["partition"],
+            registry=r,
+        )
+        self.stream_time_lag = Gauge(
+            "segmenter_stream_time_lag_seconds",
+            "Wall clock minus a partition's stream time: how far behind its customers' ageing is.",
+            ["partition"],
+            registry=r,
+        )
+        self.ticks = Counter(
+            "segmenter_ticks", "Ageing ticks run (one per partition per boundary).", registry=r
+        )
+        self.ageing_updates = Counter(
+            "segmenter_ageing_updates",
+            "Segment updates published by ageing ticks (reason=ageing).",
+            registry=r,
+        )
+        self.state_expired = Counter(
+            "segmenter_state_expired", "Customers dropped by --state-ttl at a tick.", registry=r
+        )
+
+    def set_stream_times(self, stream_seconds: Mapping[int, float], now: float) -> None:
+        """Each owned partition's stream time and its gap to ``now``; partitions not given are removed."""
+        self._replace(self.stream_time, {str(p): t for p, t in stream_seconds.items()})
+        self._replace(self.stream_time_lag, {str(p): now - t for p, t in stream_seconds.items()})
+
+    def record_ageing(self, ticks: int, updates: int, expired: int) -> None:
+        self.ticks.inc(ticks)
+        self.ageing_updates.inc(updates)
+        self.state_expired.inc(expired)
 
     def _init_drift(self, r: CollectorRegistry) -> None:
         self.drift_psi = Gauge(

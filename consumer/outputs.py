@@ -55,12 +55,18 @@ def segment_update(
     model_id: str,
     schema_hash: str,
     event_time_ms: int,
+    as_of_ms: int,
+    reason: str,
     scored_at: str,
-    source: Record,
+    source: Record | None,
 ) -> dict:
     """The JSON body of one segment update (see the README's output contract).
 
-    ``scored_at`` is :func:`wall_time` of the batch, formatted once for all its updates.
+    ``reason`` is ``event`` (the customer's own event) or ``ageing`` (a tick re-scored it);
+    ``as_of`` is the clock time its features were computed at. ``scored_at`` is :func:`wall_time` of
+    the batch, formatted once for all its updates; it is the one field a replay does not reproduce.
+    ``source`` is the record that caused the update (for a tick: the record whose time crossed the
+    boundary; ``None`` for a wall-clock tick).
     """
     return {
         "customer_id": customer_id,
@@ -73,8 +79,12 @@ def segment_update(
         "model_id": model_id,
         "schema_hash": schema_hash,
         "event_time": format_ts(event_time_ms),
+        "as_of": format_ts(as_of_ms),
+        "reason": reason,
         "scored_at": scored_at,
-        "source": {"topic": source.topic, "partition": source.partition, "offset": source.offset},
+        "source": None
+        if source is None
+        else {"topic": source.topic, "partition": source.partition, "offset": source.offset},
     }
 
 

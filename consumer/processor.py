@@ -1,22 +1,28 @@
 """One poll batch in, everything to write out: the scorer's logic, with no I/O at all.
 
 ``Processor.process(records)`` decodes each record (invalid ones become dead letters), folds the
-valid events into their customers' state, scores the changed customers of each partition in ONE
-vectorised call (of any :class:`~model.scoring.Scorer`: the batch or the online model), and returns
-the outputs to produce, the offsets to commit and the new state entries. The caller applies
-the entries to the store only after the outputs and offsets are durably committed, so an aborted or
-failed batch leaves the in-memory state exactly as the changelog has it.
+valid events into their customers' state, scores them and returns the outputs to produce, the
+offsets to commit and the new state entries and partition clocks. The caller applies them to the
+store only after the outputs and offsets are durably committed, so an aborted or failed batch leaves
+the in-memory state exactly as the changelog has it.
 
-A customer is scored as of its own latest event (event time): the result depends only on that
-customer's events, never on how the stream was cut into batches or partitions, which is what lets a
-restarted, rebalanced or file-mode run produce the same segments as an uninterrupted one.
+One clock (``model.clock``): each input partition's records are handled in partition order, and
+every valid event is scored as of the partition's **stream time** after it (the largest event time
+applied so far; a late event folds in and is scored as of stream time). When stream time crosses a
+tick boundary, the events before it are scored first, then every customer of the partition is
+re-scored as of the boundary (:mod:`consumer.ageing`) and those whose segment moved get an update
+with ``"reason": "ageing"``; then the events after it. Each partition's output therefore depends
+only on its own records, never on how they were cut into poll batches, on restarts or on which
+instance owns the partition. The event rows between two ticks are scored in ONE vectorised call
+per partition. ``--clock wall`` ages as of the system clock instead (not replay-deterministic).
 
 One record never stops the stream: whatever decoding, validating or folding one record raises becomes
 a dead letter (``internal_error`` for anything that is not an :class:`InvalidEvent`), and the batch
 goes on. A record without a key is a dead letter (``missing_key``) unless ``allow_keyless``: keyless
 records of one customer land on several partitions and split its state. An event whose ``event_id``
-is among the customer's last few (``Entry.recent_ids``) is a re-sent duplicate and is dropped. An
-``erase`` event deletes the customer: tombstones on the changelog and on the output topic.
+is among the customer's last few (``Entry.recent_ids``) is a re-sent duplicate and is dropped (and
+does not move the clock). An ``erase`` event deletes the customer: tombstones on the changelog and
+on the output topic.
 """
 
 from __future__ import annotations
@@ -29,13 +35,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumer.ageing import age_partition
 from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
-from consumer.state_store import NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
+from consumer.state_store import CLOCK_KEY, NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
+from model.changelog import encode_clock
+from model.clock import DAY_MS, PartitionClock
 from model.errors import InvalidEvent, shown
 from model.events import DEFAULT_MIN_EVENT_MS, decode_event
 from model.features import features, initialize, last_event_ms, update
-from model.scoring import Scorer
+from model.scoring import Assignment, Scorer
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +57,21 @@ class Topics:
     changelog: str = "customer-segmenter-state"
 
 
+@dataclass(frozen=True)
+class TimeSettings:
+    """The clock: ``tick_ms`` between ageing ticks (0: no ageing), stream or wall time, state TTL."""
+
+    tick_ms: int = DAY_MS
+    wall_clock: bool = False  # --clock wall: ticks and as_of from the system clock
+    state_ttl_ms: int = 0  # drop a customer this long after its last event, at a tick (0: never)
+
+
+DEFAULT_TIME = TimeSettings()
+
+
 @dataclass
 class Scored:
-    """One changed customer's result, kept for metrics and drift."""
+    """One scored customer's result, kept for metrics and drift."""
 
     customer_id: str
     segment_id: int
@@ -63,7 +84,8 @@ class Scored:
 class BatchResult:
     outputs: list[Output] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
-    entries: dict[int, dict[str, bytes]] = field(default_factory=dict)
+    entries: dict[int, dict[str, bytes | None]] = field(default_factory=dict)
+    clocks: dict[int, PartitionClock] = field(default_factory=dict)  # partitions whose clock moved
     scored: list[Scored] = field(default_factory=list)
     checkpoints: dict[int, bytes] = field(default_factory=dict)  # online model, per partition
     invalid: Counter = field(default_factory=Counter)
@@ -73,6 +95,32 @@ class BatchResult:
     erasures: int = 0
     out_of_range: Counter = field(default_factory=Counter)  # scored feature values outside the spec
     scoring_seconds: float = 0.0
+    ticks: int = 0  # ageing ticks run
+    aged: list[tuple[int | None, int]] = field(default_factory=list)  # (from, to) of each ageing update
+    expired: int = 0  # customers dropped by the state TTL
+
+
+@dataclass
+class _Step:
+    """One applied event, waiting to be scored with the others before the next tick or the end."""
+
+    customer_id: str
+    entry: Entry  # after the event (its ``last_segment`` is settled when scored)
+    as_of_ms: int
+    record: Record
+    erased: bool = False
+
+
+@dataclass
+class _PartitionWork:
+    """One partition's part of the batch: its clock, changed entries and unscored steps."""
+
+    partition: int
+    clock: PartitionClock
+    checkpoint: bytes | None
+    entries: dict[str, Entry] = field(default_factory=dict)  # changed in this batch
+    steps: list[_Step] = field(default_factory=list)
+    learned: bool = False  # the online model's checkpoint moved
 
 
 class Processor:
@@ -88,6 +136,7 @@ class Processor:
         wall_clock: Callable[[], float] = time.time,
         allow_keyless: bool = False,
         min_event_ms: int | None = DEFAULT_MIN_EVENT_MS,
+        clock: TimeSettings = DEFAULT_TIME,
     ) -> None:
         self.store = store
         self.model = model
@@ -96,26 +145,50 @@ class Processor:
         self.wall_clock = wall_clock
         self.allow_keyless = allow_keyless
         self.min_event_ms = min_event_ms
+        self.clock = clock
 
     def process(self, records: Sequence[Record]) -> BatchResult:
+        """One batch (possibly empty: in wall-clock mode that still runs the ticks that are due)."""
         result = BatchResult()
-        changed: dict[tuple[int, str], tuple[Entry, Record]] = {}
+        now_ms = int(self.wall_clock() * 1000)
+        works: dict[int, _PartitionWork] = {}
         for record in records:
+            work = works.get(record.partition) or self._start(record.partition, now_ms, works, result)
             result.offsets[record.topic_partition] = record.next_offset
             try:
-                self._fold(record, changed, result)
+                self._fold(record, work, now_ms, result)
             except InvalidEvent as error:
                 self._dead_letter(record, error.reason, _message(error), result)
             except Exception as error:  # one record must never stop the stream: a bug becomes a dead letter
                 self._dead_letter(
                     record, "internal_error", f"{type(error).__name__}: {_message(error)}", result
                 )
-        erased = [slot for slot, (entry, _) in changed.items() if last_event_ms(entry.state) < 0]
-        for slot in erased:
-            self._erase(slot, changed.pop(slot), result)
-        if changed:
-            self._score(changed, result)
+        if self.clock.wall_clock:
+            for partition in self.store.partitions():
+                works.get(partition) or self._start(partition, now_ms, works, result)
+        for work in works.values():
+            self._finish(work, result)
         return result
+
+    def wall_ticks_due(self) -> bool:
+        """Wall-clock mode: whether an owned partition has a tick due (``process([])`` runs it)."""
+        if not self.clock.wall_clock:
+            return False
+        now_ms = int(self.wall_clock() * 1000)
+        return any(
+            clock.tick_at(now_ms, self.clock.tick_ms)[0] != clock for clock in self.store.clocks().values()
+        )
+
+    def _start(self, partition: int, now_ms: int, works: dict, result: BatchResult) -> _PartitionWork:
+        work = works[partition] = _PartitionWork(
+            partition, self.store.clock(partition), self.store.checkpoint(partition)
+        )
+        if self.clock.wall_clock:  # wall-clock ticks fire between polls, before the batch's events
+            clock, tick = work.clock.tick_at(now_ms, self.clock.tick_ms)
+            if tick is not None:
+                self._age(work, tick, None, result)
+            work.clock = clock
+        return work
 
     def _dead_letter(self, record: Record, reason: str, message: str, result: BatchResult) -> None:
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}
@@ -123,9 +196,14 @@ class Processor:
         result.invalid[reason] += 1
         result.outputs.append(dead_letter(self.topics.dead_letter, record, reason, message))
 
-    def _fold(self, record: Record, changed: dict, result: BatchResult) -> None:
-        """Validate one record and fold it into its customer's entry; raises for a dead letter."""
-        event = decode_event(record.value, min_event_ms=self.min_event_ms)
+    def _entry(self, work: _PartitionWork, customer_id: str) -> Entry:
+        entry = work.entries.get(customer_id)
+        return self.store.get(work.partition, customer_id) if entry is None else entry
+
+    def _fold(self, record: Record, work: _PartitionWork, now_ms: int, result: BatchResult) -> None:
+        """Validate one record, run a tick it crosses, fold it into its customer; raises for a dead letter."""
+        # "In the future" is judged against this processor's wall clock (a test may set it).
+        event = decode_event(record.value, min_event_ms=self.min_event_ms, now_ms=now_ms)
         if record.key is None:
             if not self.allow_keyless:
                 raise InvalidEvent(
@@ -135,8 +213,8 @@ class Processor:
             raise InvalidEvent(
                 "customer_id", "differs from the record key", event.customer_id, reason="key_mismatch"
             )
-        slot = (record.partition, event.customer_id)
-        entry = changed[slot][0] if slot in changed else self.store.get(*slot)
+        customer_id = event.customer_id
+        entry = self._entry(work, customer_id)
         if record.offset <= entry.last_offset:
             result.duplicates += 1  # already in the changelog: a replay after a crash
             result.duplicates_by["offset", record.partition] += 1
@@ -145,83 +223,129 @@ class Processor:
             result.duplicates += 1  # re-sent by its producer: count it once
             result.duplicates_by["event_id", record.partition] += 1
             return
-        if event.type == "erase":
+        erased = event.type == "erase"
+        state = initialize() if erased else update(entry.state, event)
+        if self.clock.wall_clock:  # stream time is still kept (and exported); ticks follow the system clock
+            clock, tick = work.clock._replace(stream_ms=max(work.clock.stream_ms, event.ts_ms)), None
+        else:
+            clock, tick = work.clock.advance(event.ts_ms, self.clock.tick_ms)
+        if tick is not None:  # the events before the boundary are scored, then everyone ages
+            self._age(work, tick, record, result)
+            entry = self._entry(work, customer_id)  # the tick may have moved its segment (or expired it)
+        work.clock = clock
+        if erased:
             # The ring is kept for the rest of the batch: a repeat of an erased event must not revive it.
             # (Across batches the tombstone forgets the ring too; see the README's erase paragraph.)
-            entry = Entry(initialize(), record.offset, NO_SEGMENT, entry.recent_ids)
+            entry = Entry(state, record.offset, NO_SEGMENT, entry.recent_ids)
             result.erasures += 1
         else:
-            entry = entry.after(update(entry.state, event), record.offset, event.event_id)
+            entry = entry.after(state, record.offset, event.event_id)
         result.valid += 1
-        changed[slot] = (entry, record)
+        work.entries[customer_id] = entry
+        as_of = now_ms if self.clock.wall_clock else clock.stream_ms
+        work.steps.append(_Step(customer_id, entry, as_of, record, erased))
 
-    def _erase(self, slot: tuple[int, str], change: tuple[Entry, Record], result: BatchResult) -> None:
-        """Tombstones for a customer whose last event in the batch was ``erase``."""
-        partition, customer_id = slot
-        key = customer_id.encode("utf-8")
-        result.entries.setdefault(partition, {})[customer_id] = None
-        result.outputs.append(Output(self.topics.output, key, None))
-        result.outputs.append(Output(self.topics.changelog, key, None, partition=partition))
-
-    def _score(self, changed: dict, result: BatchResult) -> None:
+    def _score_steps(self, work: _PartitionWork, result: BatchResult) -> None:
+        """Score the steps since the last tick in one call; publish their updates in partition order."""
+        steps, work.steps = work.steps, []
+        if not steps:
+            return
         model = self.model()
-        rows = [features(entry.state, last_event_ms(entry.state)) for entry, _ in changed.values()]
+        live = [step for step in steps if not step.erased]
+        rows = [features(step.entry.state, step.as_of_ms) for step in live]
         _count_out_of_range(rows, model.spec, result.out_of_range)
         started = time.perf_counter()
-        assignments = self._score_partitions(model, changed, rows, result)
-        result.scoring_seconds = time.perf_counter() - started
-        scored_at = wall_time(self.wall_clock())
-        schema_hash = model.spec.schema_hash()
-        for ((partition, customer_id), (entry, record)), assignment, row in zip(
-            changed.items(), assignments, rows, strict=True
-        ):
-            key = customer_id.encode("utf-8")
-            if assignment is None:  # this customer's row cannot be scored: keep its state, publish nothing
-                result.valid -= 1
-                self._dead_letter(record, "internal_error", "the model could not score this customer", result)
-                result.outputs.append(
-                    Output(self.topics.changelog, key, entry.to_bytes(), partition=partition)
-                )
-                result.entries.setdefault(partition, {})[customer_id] = entry.to_bytes()
+        assignments, checkpoint = _score_rows(model, rows, work.checkpoint) if live else ([], None)
+        result.scoring_seconds += time.perf_counter() - started
+        if checkpoint is not None:  # an online model's learned centres
+            work.checkpoint, work.learned = checkpoint, True
+        scored = iter(zip(assignments, rows, strict=True))
+        segments: dict[str, int] = {}  # the segment each customer holds so far in these steps
+        for step in steps:
+            customer_id, key = step.customer_id, step.customer_id.encode("utf-8")
+            if step.erased:
+                result.outputs.append(Output(self.topics.output, key, None))
+                segments[customer_id] = NO_SEGMENT
+                work.entries[customer_id] = step.entry
                 continue
-            previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
-            entry = entry.scored(assignment.segment_id)
-            encoded = entry.to_bytes()
-            result.entries.setdefault(partition, {})[customer_id] = encoded
-            event_time = last_event_ms(entry.state)
-            if previous != assignment.segment_id or not self.emit_only_on_change:
-                body = segment_update(
-                    customer_id=customer_id,
-                    assignment=assignment,
-                    previous_segment=previous,
-                    model_id=model.model_id,
-                    schema_hash=schema_hash,
-                    event_time_ms=event_time,
-                    scored_at=scored_at,
-                    source=record,
+            assignment, row = next(scored)
+            previous = segments.get(customer_id, step.entry.last_segment)
+            if assignment is None:  # the model refused this customer's row: keep its state, publish nothing
+                result.valid -= 1
+                self._dead_letter(
+                    step.record, "internal_error", "the model could not score this customer", result
                 )
-                result.outputs.append(Output(self.topics.output, key, encode_json(body)))
-            # Co-partitioned with the input, so restoring input partition p reads changelog partition p.
-            result.outputs.append(Output(self.topics.changelog, key, encoded, partition=partition))
-            result.scored.append(Scored(customer_id, assignment.segment_id, previous, event_time, row))
+                work.entries[customer_id] = step.entry.scored(previous)
+                continue
+            segments[customer_id] = assignment.segment_id
+            entry = work.entries[customer_id] = step.entry.scored(assignment.segment_id)
+            before = None if previous == NO_SEGMENT else previous
+            if before != assignment.segment_id or not self.emit_only_on_change:
+                self._publish(
+                    customer_id, entry, assignment, before, step.as_of_ms, "event", step.record, result
+                )
+            result.scored.append(
+                Scored(customer_id, assignment.segment_id, before, last_event_ms(entry.state), row)
+            )
 
-    def _score_partitions(self, model: Scorer, changed: dict, rows: list, result: BatchResult) -> list:
-        """Score per partition, from that partition's checkpoint; a new checkpoint goes with the batch."""
-        by_partition: dict[int, list[int]] = {}
-        for i, (partition, _) in enumerate(changed):
-            by_partition.setdefault(partition, []).append(i)
-        assignments: list = [None] * len(rows)
-        for partition, indexes in by_partition.items():
-            part_rows = [rows[i] for i in indexes]
-            scored, checkpoint = _score_rows(model, part_rows, self.store.checkpoint(partition))
-            for i, assignment in zip(indexes, scored, strict=True):
-                assignments[i] = assignment
-            if checkpoint is not None:  # an online model's learned centres
-                result.checkpoints[partition] = checkpoint
-                result.outputs.append(
-                    Output(self.topics.changelog, ONLINE_MODEL_KEY, checkpoint, partition=partition)
-                )
-        return assignments
+    def _age(self, work: _PartitionWork, at_ms: int, record: Record | None, result: BatchResult) -> None:
+        """A tick at boundary ``at_ms``: score what came before, then re-score the whole partition."""
+        self._score_steps(work, result)
+        aged = age_partition(
+            self.store.raw_entries(work.partition), work.entries, at_ms, self.model(), work.checkpoint,
+            self.clock.state_ttl_ms,
+        )  # fmt: skip
+        result.ticks += 1
+        for customer_id, entry in aged.expired:
+            result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), None))
+            work.entries[customer_id] = Entry(initialize(), entry.last_offset)  # a tombstone at the end
+            result.expired += 1
+        for customer_id, entry, assignment in aged.changed:
+            previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
+            entry = work.entries[customer_id] = entry.scored(assignment.segment_id)
+            self._publish(customer_id, entry, assignment, previous, at_ms, "ageing", record, result)
+            result.aged.append((previous, assignment.segment_id))
+
+    def _publish(
+        self, customer_id: str, entry: Entry, assignment: Assignment, previous: int | None,
+        as_of_ms: int, reason: str, source: Record | None, result: BatchResult,
+    ) -> None:  # fmt: skip
+        model = self.model()
+        body = segment_update(
+            customer_id=customer_id,
+            assignment=assignment,
+            previous_segment=previous,
+            model_id=model.model_id,
+            schema_hash=model.spec.schema_hash(),
+            event_time_ms=last_event_ms(entry.state),
+            as_of_ms=as_of_ms,
+            reason=reason,
+            scored_at=wall_time(self.wall_clock()),
+            source=source,
+        )
+        result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), encode_json(body)))
+
+    def _finish(self, work: _PartitionWork, result: BatchResult) -> None:
+        """Score what is left; the partition's changed entries, clock and checkpoint to the changelog.
+
+        Co-partitioned with the input, so restoring input partition p reads changelog partition p.
+        """
+        self._score_steps(work, result)
+        partition, changelog = work.partition, self.topics.changelog
+        entries = result.entries.setdefault(partition, {})
+        for customer_id, entry in work.entries.items():
+            encoded = None if last_event_ms(entry.state) < 0 else entry.to_bytes()  # None: erased/expired
+            entries[customer_id] = encoded
+            result.outputs.append(
+                Output(changelog, customer_id.encode("utf-8"), encoded, partition=partition)
+            )
+        if work.clock != self.store.clock(partition):
+            result.clocks[partition] = work.clock
+            value = encode_clock(*work.clock)
+            result.outputs.append(Output(changelog, CLOCK_KEY, value, partition=partition))
+        if work.learned:
+            result.checkpoints[partition] = work.checkpoint
+            result.outputs.append(Output(changelog, ONLINE_MODEL_KEY, work.checkpoint, partition=partition))
 
     def commit_entries(self, result: BatchResult) -> None:
         """Apply a committed batch's entries (``None``: erased), for partitions this instance still owns."""
@@ -231,6 +355,9 @@ class Processor:
         for partition, checkpoint in result.checkpoints.items():
             if self.store.owns(partition):
                 self.store.put_checkpoint(partition, checkpoint)
+        for partition, clock in result.clocks.items():
+            if self.store.owns(partition):
+                self.store.put_clock(partition, clock)
 
 
 def _message(error: BaseException) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from consumer.backends.abstract import Backend, Consumer, TopicPartition, TopicSpec
@@ -24,7 +25,7 @@ from consumer.dead_letter_limit import InvalidShareLimit
 from consumer.http import Readiness
 from consumer.metrics import ScorerMetrics
 from consumer.partition_restore import PartitionRestorer, check_copartitioned
-from consumer.processor import Processor, Topics
+from consumer.processor import Processor, TimeSettings, Topics
 from consumer.settings import default_instance_id
 from consumer.state_store import StateStore
 from consumer.telemetry import RunSummary, Telemetry
@@ -50,6 +51,7 @@ class RunnerSettings:
     drift_window: int = 10_000  # the live segment distribution covers the last this many assignments
     allow_keyless: bool = False  # records without a key are dead letters unless this is set
     min_event_ms: int | None = DEFAULT_MIN_EVENT_MS  # earlier events are implausible_timestamp
+    time: TimeSettings = field(default_factory=TimeSettings)  # --tick, --clock, --state-ttl
     strict_restore: bool = False  # an invalid changelog entry refuses the start instead of quarantine
     reset_state: bool = False  # discard (tombstone) the state of partitions ahead of their input
     max_invalid_ratio: float | None = None  # stop (exit 3) above this invalid share; None: no limit
@@ -74,7 +76,7 @@ class ScorerRunner:
         self.store = store or StateStore()
         self.processor = Processor(
             self.store, model, s.topics, emit_only_on_change=s.emit_only_on_change,
-            allow_keyless=s.allow_keyless, min_event_ms=s.min_event_ms,
+            allow_keyless=s.allow_keyless, min_event_ms=s.min_event_ms, clock=s.time,
         )  # fmt: skip
         self.telemetry = Telemetry(
             model, self.metrics, self.store, drift_every_s=s.drift_every_s, drift_window=s.drift_window
@@ -95,7 +97,10 @@ class ScorerRunner:
         specs = [TopicSpec(t.input, n), TopicSpec(t.output, n, config=compact), TopicSpec(t.dead_letter, n)]
         self.backend.ensure_topics([*specs, TopicSpec(t.changelog, n, config=compact)])
 
-    def run(self, stop: threading.Event | None = None) -> RunSummary:
+    def run(
+        self, stop: threading.Event | None = None, *, at_stop: Callable[[StateStore], None] | None = None
+    ) -> RunSummary:
+        """Score until ``stop`` (or idle); ``at_stop`` sees the state before the partitions are released."""
         stop, s = stop or threading.Event(), self.settings
         self.ensure_topics()
         check_copartitioned(self.backend, s.topics.input, s.topics.changelog)
@@ -116,7 +121,7 @@ class ScorerRunner:
                 while not stop.is_set():
                     self.readiness.heartbeat()
                     records = consumer.poll(max_records=s.batch_size, timeout_s=s.poll_timeout_s)
-                    if records:
+                    if records or self.processor.wall_ticks_due():  # a quiet partition ages too
                         self._handle(records, consumer, committer)
                     elif s.exit_when_idle and self.telemetry.caught_up(consumer):
                         break
@@ -125,6 +130,8 @@ class ScorerRunner:
                     self.telemetry.between_batches(consumer)
             finally:
                 self.telemetry.finish(time.monotonic() - started)
+                if at_stop is not None:
+                    at_stop(self.store)
                 consumer.close()
         return self.summary
 

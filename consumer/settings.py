@@ -165,6 +165,16 @@ ADMISSION = (
     ),
 )
 
+TIME = (
+    Setting("--tick", "SEGMENTER_TICK", "1d",
+            "ageing tick: re-score every customer when the clock crosses a multiple of this (UTC "
+            "midnight for 1d); 0 turns ageing off"),
+    Setting("--clock", "SEGMENTER_CLOCK", "stream",
+            "stream: each partition's stream time (replay-deterministic); wall: the system clock "
+            "(quiet partitions age too; not replay-deterministic)", choices=("stream", "wall")),
+    Setting("--state-ttl", "SEGMENTER_STATE_TTL", "0",
+            "drop a customer with no event for this long (e.g. 730d), at a tick; 0 keeps everyone"),
+)  # fmt: skip
 DELIVERY = (
     Setting("--exactly-once", "SEGMENTER_EXACTLY_ONCE", False,
             "Kafka transactions (output+state+offsets)", bool),
@@ -208,7 +218,7 @@ LOGGING = (
 )  # fmt: skip
 
 # The tables of each command, in --help order.
-CONSUME = (CONNECTION, TOPICS, SCORER, ADMISSION, DELIVERY, FILE_MODE, LEARNING)
+CONSUME = (CONNECTION, TOPICS, SCORER, ADMISSION, TIME, DELIVERY, FILE_MODE, LEARNING)
 REPLAY_OPTIONS = (CONNECTION, TOPICS, REPLAY)
 
 TRUE, FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
@@ -314,6 +324,23 @@ def min_event_ms(text: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def time_settings(args: argparse.Namespace):
+    """``--tick``, ``--clock`` and ``--state-ttl`` as the processor's ``TimeSettings``; ``ValueError``
+    names a value that does not parse.
+
+    >>> time_settings(argparse.Namespace(tick="1d", clock="stream", state_ttl="730d")).state_ttl_ms
+    63072000000
+    """
+    from consumer.processor import TimeSettings
+    from model.clock import parse_duration
+
+    tick_ms = parse_duration(args.tick, what="--tick")
+    ttl_ms = parse_duration(args.state_ttl, what="--state-ttl")
+    if ttl_ms and not tick_ms:
+        raise ValueError("--state-ttl drops customers at ageing ticks: it needs --tick (not 0)")
+    return TimeSettings(tick_ms=tick_ms, wall_clock=args.clock == "wall", state_ttl_ms=ttl_ms)
 
 
 def _switch(env: str, value: object) -> bool:

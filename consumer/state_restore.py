@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from consumer.state_store import Entry
-from model.changelog import ONLINE_MODEL_KEY, entry_is_current
+from model.changelog import CLOCK_KEY, ONLINE_MODEL_KEY, decode_clock, entry_is_current
+from model.clock import PartitionClock
 
 KEY_SHOWN = 80  # characters of an unprintable key shown in a log line
 
@@ -72,6 +73,9 @@ class JudgedPartition:
     records: int = 0  # changelog records read
     entries: dict[str, bytes] = field(default_factory=dict)  # customer id -> validated entry
     checkpoint: bytes | None = None  # online model, unvalidated (its model judges it: model.online)
+    clock: PartitionClock = field(
+        default_factory=PartitionClock
+    )  # stream time and last tick the state was computed with
     quarantined: list[Quarantined] = field(default_factory=list)
     live_keys: list[bytes] = field(default_factory=list)  # every key whose last value is not a tombstone
     max_applied_offset: int = -1  # the largest input offset any entry has applied
@@ -101,6 +105,9 @@ def judge(partition: int, records: Iterable[ChangelogRecord]) -> JudgedPartition
         if key == ONLINE_MODEL_KEY:
             judged.checkpoint = value
             continue
+        if key == CLOCK_KEY:
+            _judge_clock(judged, offset, value)
+            continue
         _judge_entry(judged, key, offset, value)
     return judged
 
@@ -117,6 +124,15 @@ def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes)
     # path reads without checks.
     judged.entries[customer_id] = value if entry_is_current(value) else entry.to_bytes()
     judged.max_applied_offset = max(judged.max_applied_offset, entry.last_offset)
+
+
+def _judge_clock(judged: JudgedPartition, offset: int, value: bytes) -> None:
+    """An unreadable clock is quarantined like an entry: the partition's clock restarts from its next
+    event (ticks resume from there; nothing already published is published again)."""
+    try:
+        judged.clock = PartitionClock(*decode_clock(value))
+    except ValueError as error:
+        judged.quarantined.append(Quarantined(judged.partition, offset, shown_key(CLOCK_KEY), str(error)))
 
 
 def refuse_corrupt(quarantined: list[Quarantined]) -> CorruptStateError:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from model.changelog import (
+    CLOCK_KEY,
     NO_RECENT_IDS,
     NO_SEGMENT,
     ONLINE_MODEL_KEY,
@@ -42,13 +43,14 @@ from model.changelog import (
     ring_holds,
     ring_push,
 )
+from model.clock import PartitionClock
 from model.features import CustomerState, initialize
 
 if TYPE_CHECKING:
     from consumer.state_restore import JudgedPartition
 
 # NO_SEGMENT and ONLINE_MODEL_KEY (``model.changelog``) are re-exported for the stream's modules.
-__all__ = ["NEW_ENTRY", "NO_SEGMENT", "ONLINE_MODEL_KEY", "Entry", "StateStore"]
+__all__ = ["CLOCK_KEY", "NEW_ENTRY", "NO_SEGMENT", "ONLINE_MODEL_KEY", "Entry", "StateStore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,7 @@ class StateStore:
     def __init__(self) -> None:
         self._partitions: dict[int, dict[str, bytes]] = {}
         self._online: dict[int, bytes] = {}  # online-model checkpoint per partition (``model.online``)
+        self._clocks: dict[int, PartitionClock] = {}  # stream time and last tick (``model.clock``)
 
     def get(self, partition: int, customer_id: str) -> Entry:
         raw = self._partitions.get(partition, {}).get(customer_id)
@@ -117,6 +120,7 @@ class StateStore:
         self._partitions[judged.partition] = dict(judged.entries)
         self._online.pop(judged.partition, None)
         self.put_checkpoint(judged.partition, judged.checkpoint)
+        self._clocks[judged.partition] = judged.clock
         return judged.records
 
     def assign(self, partition: int) -> None:
@@ -127,6 +131,7 @@ class StateStore:
         """Forget a partition handed to another instance."""
         self._partitions.pop(partition, None)
         self._online.pop(partition, None)
+        self._clocks.pop(partition, None)
 
     def checkpoint(self, partition: int) -> bytes | None:
         return self._online.get(partition)
@@ -134,6 +139,21 @@ class StateStore:
     def put_checkpoint(self, partition: int, checkpoint: bytes | None) -> None:
         if checkpoint:
             self._online[partition] = checkpoint
+
+    def clock(self, partition: int) -> PartitionClock:
+        """The partition's stream time and last tick (a new clock before its first event)."""
+        return self._clocks.get(partition, PartitionClock())
+
+    def put_clock(self, partition: int, clock: PartitionClock) -> None:
+        self._clocks[partition] = clock
+
+    def clocks(self) -> dict[int, PartitionClock]:
+        """The clock of every owned partition (for the stream-time metrics)."""
+        return {p: self.clock(p) for p in self._partitions}
+
+    def raw_entries(self, partition: int) -> Mapping[str, bytes]:
+        """The stored entries of ``partition`` as their changelog bytes (read-only: a tick's input)."""
+        return self._partitions.get(partition, {})
 
     def owns(self, partition: int) -> bool:
         return partition in self._partitions

@@ -34,11 +34,13 @@ class RunSummary:
     dead_letters: int = 0
     duplicates: int = 0
     updates: int = 0
+    ageing_updates: int = 0  # of the updates, those an ageing tick published
     batches: int = 0
     restored: int = 0
     restore_seconds: float = 0.0
     seconds: float = 0.0
     segment_counts: dict[int, int] = field(default_factory=dict)  # assignments published, per segment
+    transitions: Counter = field(default_factory=Counter)  # "from->to" segment -> changes, both reasons
     final_segments: dict[int, int] = field(default_factory=dict)  # customers per current segment, at stop
 
     @property
@@ -65,6 +67,7 @@ class Telemetry:
         self.drift_every_s = drift_every_s
         self.drift_window = drift_window
         self.clock = clock
+        self.wall_clock = time.time  # the stream-time lag is against the system clock
         self.summary = RunSummary()
         self._drift: DriftMonitor | None = None
         self._drift_model_id: str | None = None
@@ -99,6 +102,12 @@ class Telemetry:
         metrics.record_assignments(segment_ids, [s.previous_segment != s.segment_id for s in result.scored])
         metrics.observe_end_to_end([s.event_time_ms for s in result.scored])
         metrics.set_customers_tracked(len(self.store))
+        metrics.record_ageing(result.ticks, len(result.aged), result.expired)
+        summary.ageing_updates += len(result.aged)
+        summary.updates += len(result.aged)
+        moves = [(s.previous_segment, s.segment_id) for s in result.scored] + result.aged
+        summary.transitions.update(f"{a}->{b}" for a, b in moves if a is not None and a != b)
+        self._report_stream_times()
         self._drift_monitor().observe(
             segment_ids, [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]
         )
@@ -117,6 +126,14 @@ class Telemetry:
     def revoked(self, partitions: Sequence[TopicPartition]) -> None:
         for tp in partitions:
             self.metrics.forget_partition(tp.topic, tp.partition)
+        self._report_stream_times()
+
+    def _report_stream_times(self) -> None:
+        """Stream time per owned partition that has seen an event (``segmenter_stream_time_seconds``)."""
+        clocks = self.store.clocks()
+        self.metrics.set_stream_times(
+            {p: c.stream_ms / 1000 for p, c in clocks.items() if c.stream_ms >= 0}, self.wall_clock()
+        )
 
     def between_batches(self, consumer: Consumer) -> None:
         """Every ``drift_every_s``: the drift snapshot and the lag of each assigned partition."""
@@ -125,6 +142,7 @@ class Telemetry:
             self._next_drift = now + self.drift_every_s
             self.metrics.set_drift(self._drift_monitor().snapshot())
             self._report_lag(consumer)
+            self._report_stream_times()  # the lag to the wall clock grows while a partition is quiet
 
     def caught_up(self, consumer: Consumer) -> bool:
         """Every assigned partition consumed to its end (False while unknown: keep polling)."""

@@ -4,7 +4,9 @@
 2. start the local Kafka broker unless ``KAFKA_BOOTSTRAP_SERVERS`` points at one;
 3. replay CDNOW (69,659 purchases, with a few malformed events mixed in) to a fresh events topic;
 4. run the streaming scorer until the replay is consumed, serving Prometheus metrics meanwhile;
-5. print a summary: events, customers, segments, dead letters, throughput.
+5. print a summary: events, customers, segments, dead letters, throughput, the ageing updates the
+   daily ticks published, a transition table (from segment -> to segment) and where the customers who
+   bought once in early 1997 ended up.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 LOCAL_KAFKA = REPO / "deploy" / "kafka" / "local-kafka.sh"
+EARLY_1997_MS = 859_852_800_000  # 1997-04-01T00:00:00Z
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,13 +68,45 @@ def _print_summary(summary, model, seconds_replay: float, sent: int, url: str) -
     )
     print(f"valid        {summary.valid}")
     print(f"dead letters {summary.dead_letters}")
-    print(f"updates      {summary.updates} segment updates published")
+    print(
+        f"updates      {summary.updates} segment updates published, {summary.ageing_updates} by ageing ticks"
+    )
     customers = sum(summary.final_segments.values())
     print(f"customers    {customers}")
     print("segments     (current segment of every customer)")
     for segment, count in sorted(summary.final_segments.items()):
         print(f"  {segment:>2}  {model.segment_names[segment]:<28} {count:>7}  {count / customers:6.1%}")
+    _print_transitions(summary.transitions, model.segment_names)
     print(f"metrics      served at {url}/metrics during the run (/healthz, /readyz too)")
+
+
+def _print_transitions(transitions, names: list[str]) -> None:
+    """Changes of segment during the replay, both reasons: rows are from, columns to."""
+    k = len(names)
+    print("transitions  (segment changes during the replay: rows from, columns to)")
+    print("  " + " " * 30 + "".join(f"{to:>9}" for to in range(k)))
+    for before in range(k):
+        row = "".join(f"{transitions.get(f'{before}->{after}', 0):>9}" for after in range(k))
+        print(f"  {before:>2}  {names[before]:<26}{row}")
+
+
+def early_one_timers(store, until_ms: int) -> dict[int, int]:
+    """Current segment of the customers whose one and only purchase came before ``until_ms``."""
+    from model.features import features, last_event_ms
+
+    counts: dict[int, int] = {}
+    for _, entry in store.customers():
+        row = features(entry.state, last_event_ms(entry.state))
+        if row["frequency"] == 1 and last_event_ms(entry.state) < until_ms:
+            counts[entry.last_segment] = counts.get(entry.last_segment, 0) + 1
+    return counts
+
+
+def _print_one_timers(counts: dict[int, int], names: list[str]) -> None:
+    total = sum(counts.values())
+    print(f"early 1997   {total} customers bought once, before April 1997; where they are now:")
+    for segment, count in sorted(counts.items(), key=lambda item: -item[1]):
+        print(f"  {segment:>2}  {names[segment]:<28} {count:>7}  {count / max(total, 1):6.1%}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,9 +146,14 @@ def run(args: argparse.Namespace) -> int:
         )
         runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness)
         with MetricsServer(metrics.registry, readiness, port=args.metrics_port) as server:
-            summary = runner.run(threading.Event())
+            one_timers: dict[int, int] = {}
+            summary = runner.run(
+                threading.Event(),
+                at_stop=lambda store: one_timers.update(early_one_timers(store, EARLY_1997_MS)),
+            )
             url = server.url
         _print_summary(summary, model(), seconds_replay, sent, url)
+        _print_one_timers(one_timers, model().segment_names)
     finally:
         if started_broker:
             subprocess.run([str(LOCAL_KAFKA), "stop"], capture_output=True, check=False)

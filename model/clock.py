@@ -54,9 +54,7 @@ def parse_duration(text: str, *, what: str) -> int:
         return 0
     match = _DURATION.fullmatch(cleaned)
     if match is None:
-        raise ValueError(
-            f"{what} must be a duration such as 1d, 12h, 30m, 90s, 2w or 0 (off), got {text!r}"
-        )
+        raise ValueError(f"{what} must be a duration such as 1d, 12h, 30m, 90s, 2w or 0 (off), got {text!r}")
     return int(match.group(1)) * _UNITS_MS[match.group(2)]
 
 

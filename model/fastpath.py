@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
@@ -42,6 +43,14 @@ class _NumericBlock:
 
     def apply(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         values = np.array([[number_or_nan(row.get(n)) for n in self.names] for row in rows], dtype=float)
+        return self._scaled(values)
+
+    def apply_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        if not self.names:
+            return np.zeros((n, 0))
+        return self._scaled(np.column_stack([np.asarray(columns[name], dtype=float) for name in self.names]))
+
+    def _scaled(self, values: np.ndarray) -> np.ndarray:
         missing = np.isnan(values)
         block = np.hstack([np.where(missing, self.medians, values), missing[:, self.indicator]])
         if self.log:
@@ -64,6 +73,20 @@ class _CategoricalBlock:
                     out[i, column] = 1.0
         return out
 
+    def apply_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """Categorical columns (``pandas.Categorical``): each distinct category is looked up once."""
+        out = np.zeros((n, self.width))
+        rows = np.arange(n)
+        for name, lookup in zip(self.names, self.lookups, strict=True):
+            values = pd.Categorical(columns[name])
+            # output column of each category (-1: unseen), then of "missing" (code -1 -> last slot)
+            where = [lookup.get(_category(c), -1) for c in values.categories]
+            where.append(lookup.get(MISSING_CATEGORY, -1))
+            target = np.asarray(where, dtype=np.int64)[values.codes]
+            hit = target >= 0
+            out[rows[hit], target[hit]] = 1.0
+        return out
+
 
 class CompiledPreprocessor:
     """The fitted preprocessor as numpy blocks; ``transform(rows)`` returns the same matrix."""
@@ -73,6 +96,10 @@ class CompiledPreprocessor:
 
     def transform(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
         return np.hstack([block.apply(rows) for block in self.blocks])
+
+    def transform_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """The same matrix from ``n`` rows given as columns (floats with NaN; categoricals)."""
+        return np.hstack([block.apply_columns(columns, n) for block in self.blocks])
 
 
 def _numeric(pipe: Pipeline, names: list[str]) -> _NumericBlock | None:

@@ -79,6 +79,12 @@ class OnlineKMeans:
         ]
         return assignments, self._checkpoint(after, learned + len(rows))
 
+    def score_columns(self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None):
+        """Re-score stored customers against the partition's learned centres, learning nothing: an
+        ageing tick must not teach the model the same quiet customers again and again."""
+        centres, _ = self._centres(checkpoint)
+        return assign(self.base.transform_columns(columns, n), centres)
+
     def _river(self, centres: np.ndarray) -> KMeans:
         river_model = KMeans(n_clusters=self.k, halflife=self.learning_rate, seed=self.seed)
         for i, centre in enumerate(centres):

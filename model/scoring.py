@@ -72,6 +72,7 @@ class Scorer(Protocol):
     k: int
     algorithm: str
     manifest: Mapping[str, Any]
+    segment_names: list[str]
 
     def score_partition(
         self, rows: Sequence[Mapping[str, Any]], checkpoint: bytes | None
@@ -81,6 +82,13 @@ class Scorer(Protocol):
 
     def check_checkpoint(self, checkpoint: bytes) -> object:
         """Raise ``ValueError`` saying why a restored ``checkpoint`` cannot be used."""
+        ...
+
+    def score_columns(
+        self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Re-score ``n`` stored customers given as feature columns, learning nothing (an ageing
+        tick): ``(labels, distances n x k, confidence)``."""
         ...
 
 
@@ -204,9 +212,27 @@ class SegmentModel:
     def check_checkpoint(self, checkpoint: bytes) -> None:
         """Accept any: the batch model ignores checkpoints (an online model serving later may use it)."""
 
+    def score_columns(self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None = None):
+        """:meth:`score_arrays` of rows given as columns (``model.feature_columns``), e.g. a tick's."""
+        return self._labelled(self.transform_columns(columns, n))
+
+    def transform_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
+        """Feature columns (floats with NaN for unknown, categoricals) -> transformed matrix (n x d)."""
+        if self._fast is not None:
+            return self._fast.transform_columns(columns, n)
+        frame = pd.DataFrame(
+            {
+                name: np.asarray(columns[name], dtype=object if name in self.spec.categorical else float)
+                for name in self.spec.feature_names
+            }
+        )
+        return np.asarray(self._preprocess.transform(frame), dtype=float)
+
     def score_arrays(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame):
         """``(labels, distances n x k, confidence)`` as arrays: the fast path for large batches."""
-        points = self.transform(rows)
+        return self._labelled(self.transform(rows))
+
+    def _labelled(self, points: np.ndarray):
         if isinstance(self._cluster, GaussianMixture):
             proba = self._cluster.predict_proba(points)
             return proba.argmax(axis=1), _distances(points, self._centroids), proba.max(axis=1)

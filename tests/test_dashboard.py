@@ -93,6 +93,11 @@ def test_every_panel_has_a_query_and_the_key_signals_are_on_the_dashboard(dashbo
         "segmenter_drift_state",
         "segmenter_state_restore_duration_seconds_sum",
         "segmenter_model_info",
+        # Issue 12, time: stream time per partition, ageing ticks, state TTL.
+        "segmenter_stream_time_lag_seconds",
+        "segmenter_ticks_total",
+        "segmenter_ageing_updates_total",
+        "segmenter_state_expired_total",
     ):
         assert name in used
 
@@ -101,6 +106,14 @@ def test_drift_panels_draw_the_monitor_thresholds(dashboard):
     psi = next(p for p in dashboard["panels"] if p["title"] == "Segment drift: PSI")
     steps = [s["value"] for s in psi["fieldConfig"]["defaults"]["thresholds"]["steps"]]
     assert steps == [None, 0.1, 0.25]
+
+
+def test_stream_time_lag_is_drawn_per_partition_in_seconds(dashboard):
+    lag = next(p for p in dashboard["panels"] if p["title"] == "Stream time lag by partition")
+    (target,) = lag["targets"]
+    assert "segmenter_stream_time_lag_seconds" in target["expr"]
+    assert "by (partition)" in target["expr"]
+    assert lag["fieldConfig"]["defaults"]["unit"] == "s"
 
 
 def test_panel_ids_are_unique_and_the_datasource_is_the_provisioned_one(dashboard):

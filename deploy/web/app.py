@@ -86,7 +86,7 @@ def create_app(
     app.extensions["segmenter"] = {
         "service": service,
         "metrics": metrics,
-        "form_class": build_form_class(service.fields),
+        "form_class": build_form_class(service.fields, service.date_fields),
         "model_dir": Path(model_dir),
     }
     Bootstrap5(app)

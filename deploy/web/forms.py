@@ -3,6 +3,10 @@
 Each field gets its unit and range in the label and help text, browser-side ``min``/``max``/``step``
 hints, and server-side validators with messages that name the unit. Fields the model does not use
 are optional and marked as ignored; the server checks them anyway, so bad input never passes silently.
+
+When the spec has ``recency_days`` / ``tenure_days``, the form also offers ``last_purchase`` /
+``first_seen`` and ``as_of`` as dates (``deploy.web.dates``): the feature is then optional here, and
+the service requires the feature or its date (not both) and puts any error beside the field concerned.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from wtforms import FloatField, StringField, SubmitField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
 from wtforms.widgets import TextInput
 
+from deploy.web.dates import AS_OF, parse_date
 from deploy.web.fields import MAX_TEXT, CustomerField, plain
 
 __all__ = ["build_form_class", "form_row"]
@@ -48,9 +53,10 @@ class _Number(FloatField):
             raise StopValidation()
 
 
-def _number_field(field: CustomerField) -> FloatField:
+def _number_field(field: CustomerField, date_name: str | None = None) -> FloatField:
     unit = f" {field.unit}" if field.unit else ""
-    validators: list[Any] = [InputRequired("required: enter a value") if field.used else Optional()]
+    required = field.used and date_name is None  # with a date, the service checks "one of the two"
+    validators: list[Any] = [InputRequired("required: enter a value") if required else Optional()]
     if field.minimum is not None or field.maximum is not None:
         low = "" if field.minimum is None else plain(field.minimum)
         high = "" if field.maximum is None else plain(field.maximum)
@@ -59,6 +65,28 @@ def _number_field(field: CustomerField) -> FloatField:
         )
     render_kw = {"inputmode": "decimal", "autocomplete": "off"}
     return _Number(_label(field), validators=validators, description=_help(field), render_kw=render_kw)
+
+
+DATE_HELP = {
+    "last_purchase": "Date of the last purchase: recency days = as of − this date. "
+    "Give this or recency days, not both.",
+    "first_seen": "Date of the customer's first event: tenure days = as of − this date. "
+    "Give this or tenure days, not both.",
+    AS_OF: "The date the dates above are counted to; empty: today (UTC).",
+}
+
+
+def _check_date(form: FlaskForm, field: StringField) -> None:
+    if field.data and field.data.strip():
+        problem = parse_date(field.data)[1]
+        if problem:
+            raise StopValidation(problem)
+
+
+def _date_field(name: str, used: bool = True) -> StringField:
+    render_kw = {"placeholder": "YYYY-MM-DD", "autocomplete": "off", "maxlength": "10"}
+    label = name.replace("_", " ") + " (date" + (")" if used else ") — ignored by this model")
+    return StringField(label, validators=[_check_date], description=DATE_HELP[name], render_kw=render_kw)
 
 
 def _text_field(field: CustomerField) -> StringField:
@@ -84,20 +112,40 @@ def _help(field: CustomerField) -> str:
     return str(escape(text))  # Bootstrap-Flask renders descriptions unescaped
 
 
-def build_form_class(fields: Mapping[str, CustomerField]) -> type[FlaskForm]:
-    """A FlaskForm subclass with one input per field, model-used fields first."""
+def build_form_class(
+    fields: Mapping[str, CustomerField], dates: Mapping[str, str] | None = None
+) -> type[FlaskForm]:
+    """A FlaskForm subclass with one input per field, model-used fields first, then the ``dates``
+    offered (date field -> the feature it gives) and ``as_of`` when there are any."""
+    dates = dates or {}
+    date_of = {feature: name for name, feature in dates.items()}
     ordered = sorted(fields.values(), key=lambda f: not f.used)
     attrs: dict[str, Any] = {
-        f.name: _number_field(f) if f.kind == "number" else _text_field(f) for f in ordered
+        f.name: _number_field(f, date_of.get(f.name)) if f.kind == "number" else _text_field(f)
+        for f in ordered
     }
+    attrs |= {name: _date_field(name, fields[feature].used) for name, feature in dates.items()}
+    if dates:
+        attrs[AS_OF] = _date_field(AS_OF)
     attrs["submit"] = SubmitField("Find the segment")
     return type("CustomerForm", (FlaskForm,), attrs)
 
 
-def form_row(form: FlaskForm, fields: Mapping[str, CustomerField]) -> dict[str, Any]:
-    """The validated form's values as a feature row (empty = None)."""
+def form_row(
+    form: FlaskForm, fields: Mapping[str, CustomerField], dates: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The validated form's values as the service takes them: a feature row (empty = None), plus the
+    dates that were filled in; a feature that has a date alternative is left out when empty."""
+    dates = dates or {}
     row = {}
     for name in fields:
         value = form[name].data
         row[name] = value.strip() or None if isinstance(value, str) else value
+    for feature in dates.values():
+        if row[feature] is None:
+            del row[feature]
+    for name in (*dates, AS_OF) if dates else ():
+        value = (form[name].data or "").strip()
+        if value:
+            row[name] = value
     return row

@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from deploy.web.dates import AS_OF, attribute_errors, offered_dates, resolve_dates, today_utc
 from deploy.web.explain import pushes, runner_up
 from deploy.web.fields import CustomerField, FieldError, customer_fields, validate_customer
 from model.artifact import load_artifact
@@ -43,11 +45,17 @@ class Push:
 class SegmentService:
     """A loaded model plus everything the pages and the API derive from it."""
 
-    def __init__(self, model: SegmentModel, projection: dict | None = None) -> None:
+    def __init__(
+        self, model: SegmentModel, projection: dict | None = None, today: Callable[[], date] = today_utc
+    ) -> None:
         self.model = model
         self.projection = projection
+        self.today = today  # as_of when dates are given without one
         used = set(model.spec.feature_names)
         self.fields: dict[str, CustomerField] = customer_fields(EVENT_FEATURE_SPEC, used)
+        # last_purchase / first_seen when the spec has recency_days / tenure_days (as the features,
+        # a date whose feature the model dropped is checked and reported ignored)
+        self.date_fields: dict[str, str] = offered_dates(self.fields)
         self.dropped: dict[str, str] = dict(model.manifest.get("dropped_features") or {})
         stray = used - set(self.fields)
         if stray:
@@ -65,7 +73,19 @@ class SegmentService:
         return cls(model, _read_projection(Path(model_dir) / PROJECTION_FILE))
 
     def validate(self, data: Any, prefix: str = "") -> tuple[dict[str, Any], list[FieldError]]:
-        return validate_customer(data, self.fields, prefix=prefix, id_field=EVENT_FEATURE_SPEC.id_column)
+        """The clean row and every error; dates (``deploy.web.dates``) become the features they give.
+
+        When dates were given, the row carries ``as_of`` (ISO date), echoed and never scored.
+        """
+        features, as_of, date_errors = resolve_dates(
+            data, self.date_fields, today=self.today(), prefix=prefix
+        )
+        row, errors = validate_customer(
+            features, self.fields, prefix=prefix, id_field=EVENT_FEATURE_SPEC.id_column
+        )
+        if as_of is not None:
+            row[AS_OF] = as_of.isoformat()
+        return row, date_errors + attribute_errors(errors, data, self.date_fields, prefix)
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
         """Validated rows -> assignments, one vectorised call (fields the model dropped are ignored)."""
@@ -109,6 +129,8 @@ class SegmentService:
             "distances": list(assignment.distances),
             "ignored_fields": self.ignored(row),
         }
+        if row.get(AS_OF) is not None:
+            out[AS_OF] = row[AS_OF]
         customer_id = row.get(EVENT_FEATURE_SPEC.id_column)
         return out if customer_id is None else {EVENT_FEATURE_SPEC.id_column: customer_id, **out}
 

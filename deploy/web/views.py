@@ -33,7 +33,7 @@ def customer_form():
         if status == 400:
             parts["metrics"].rejected.labels("form").inc()
         return render_template("form.html", form=form, service=service), status
-    row, errors = service.validate(form_row(form, service.fields))
+    row, errors = service.validate(form_row(form, service.fields, service.date_fields))
     if errors:  # the form's validators and the API's rules agree; this is the backstop
         for error in errors:
             form[error.field].errors = [*form[error.field].errors, error.problem]

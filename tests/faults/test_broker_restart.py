@@ -75,7 +75,7 @@ def test_scorer_rides_out_a_broker_restart(
     assert not failure, f"the scorer died: {failure[0]!r}"
     assert at_restart < split, "the broker went down while the backlog was still being scored"
 
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read(backend, topics.input))
     assert changelog_states(read(backend, topics.changelog)) == expected_states
     outputs = [r.value for r in read(backend, topics.output)]
     assert final_updates(outputs) == expected_updates

@@ -72,7 +72,7 @@ def check_outcome(backend, runner: ScorerRunner, model, stream, mixed, kinds) ->
         origin = (int(headers[DLQ_PARTITION]), int(headers[DLQ_OFFSET]))
         assert inputs[origin][:DLQ_MAX_BYTES] == letter.value, "the headers point at the original record"
 
-    expected_updates, expected_states = reference_run(model, stream)
+    expected_updates, expected_states = reference_run(model, read(backend, topics.input))
     assert changelog_states(read(backend, topics.changelog)) == expected_states
     assert final_updates([r.value for r in read(backend, topics.output)]) == expected_updates
 

@@ -73,8 +73,9 @@ def score_to_idle(backend, model, topics, group: str, **settings) -> ScorerRunne
 
 
 def last_by_key(records) -> dict[bytes, bytes | None]:
-    """The compacted view of a topic: the last value per key (a key lives on one partition)."""
-    return {r.key: r.value for r in records}
+    """The compacted view of a topic: the last value per customer (a key lives on one partition); the
+    changelog's NUL-prefixed keys (partition clock, online model) are not customers."""
+    return {r.key: r.value for r in records if not r.key.startswith(b"\x00")}
 
 
 def updates_of(records, customer: str) -> list[dict]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from scorer_fixtures import final_updates, reference_run
+from scorer_fixtures import final_updates, reference_run, same_records
 from scorer_process import changelog_states, committed_total, read, repeated_effects, topics_named
 from waiting import wait_for
 
@@ -93,11 +93,12 @@ def test_scale_one_two_one_mid_stream(kafka, unique_name, group_id, model_source
     assert not b.failure, f"instance B died: {b.failure}"
     assert a.runner.summary.restored > 0, "A restored the state B had built"
 
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read(backend, topics.input))
     assert changelog_states(read(backend, topics.changelog)) == expected_states
     outputs = [r.value for r in read(backend, topics.output)]
     assert final_updates(outputs) == expected_updates
     assert not repeated_effects(outputs), "read_committed shows an event's effect twice"
+    assert same_records(model_source, backend, topics), "a 1 -> 2 -> 1 rebalance keeps every record"
     assert sorted(r.value for r in read(backend, topics.dead_letter)) == sorted(
         value for key, value in stream if key == b"bad"
     )

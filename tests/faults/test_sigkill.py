@@ -14,7 +14,7 @@ import random
 import subprocess
 
 import pytest
-from scorer_fixtures import final_updates, reference_run
+from scorer_fixtures import final_updates, reference_run, same_records
 from scorer_process import (
     changelog_states,
     committed_total,
@@ -63,7 +63,7 @@ def test_ten_sigkills_lose_nothing(
     assert finished.returncode == 0, finished.stderr.decode()[-3000:]
     assert committed_total(kafka.bootstrap_servers, group_id) == len(stream)
 
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read(backend, topics.input))
     outputs = [r.value for r in read(backend, topics.output)]
     assert final_updates(outputs) == expected_updates, "the compacted output equals an uninterrupted run"
     assert changelog_states(read(backend, topics.changelog)) == expected_states, "so does the final state"
@@ -71,6 +71,7 @@ def test_ten_sigkills_lose_nothing(
     dead = sorted(r.value for r in read(backend, topics.dead_letter))
     repeated = repeated_effects(outputs)
     if exactly_once:
+        assert same_records(model_source, backend, topics), "read_committed output = an uninterrupted run's"
         assert dead == bad, "each dead letter exactly once"
         assert not repeated, f"read_committed shows {len(repeated)} events' effects twice"
     else:

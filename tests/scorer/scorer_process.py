@@ -95,7 +95,7 @@ def read(backend, topic: str, isolation: str = "read_committed", partitions: int
 
 def changelog_states(records) -> dict[str, bytes]:
     """The compacted view of a changelog: the last state per customer."""
-    return {r.key.decode(): Entry.from_bytes(r.value).state for r in records}
+    return {r.key.decode(): Entry.from_bytes(r.value).state for r in records if not r.key.startswith(b"\x00")}
 
 
 def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int], list[dict]]:

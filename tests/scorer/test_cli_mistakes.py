@@ -68,6 +68,15 @@ def consume(kafka, model_dir, unique_name):
         (["--changelog-topic", "x" * 250], "--changelog-topic: topic name"),
         (["--metrics-port", "70000"], "--metrics-port must be between 0 and 65535 (got 70000"),
         (["--min-event-time", "yesterday"], "--min-event-time 'yesterday' is not an ISO-8601 date"),
+        (
+            ["--tick", "daily"],
+            "--tick must be a duration such as 1d, 12h, 30m, 90s, 2w or 0 (off), got 'daily'",
+        ),
+        (["--state-ttl", "3 days"], "--state-ttl must be a duration such as 1d"),
+        (
+            ["--tick", "0", "--state-ttl", "90d"],
+            "--state-ttl drops customers at ageing ticks: it needs --tick",
+        ),
     ],
 )
 def test_consume_refuses_a_bad_setting_before_creating_topics(consume, kafka, unique_name, extra, says):

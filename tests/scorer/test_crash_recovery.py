@@ -8,12 +8,19 @@ import signal
 import subprocess
 
 import pytest
-from scorer_fixtures import final_updates, reference_run
-from scorer_process import committed_total, kill_repeatedly, read, repeated_effects, replayed, scorer_command
+from scorer_fixtures import final_updates, reference_run, same_records
+from scorer_process import (
+    changelog_states,
+    committed_total,
+    kill_repeatedly,
+    read,
+    repeated_effects,
+    replayed,
+    scorer_command,
+)
 from waiting import wait_for
 
 from consumer.backends import ClientConfig, make_backend
-from consumer.state_store import Entry
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
@@ -35,10 +42,11 @@ def test_sigkill_mid_stream_with_default_group_membership(
     finished = subprocess.run(command, capture_output=True, timeout=300, check=False)
     assert finished.returncode == 0, finished.stderr.decode()[-3000:]
 
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read(backend, topics.input))
     outputs = read(backend, topics.output)
     assert final_updates([r.value for r in outputs]) == expected_updates, "nothing lost"
-    changelog = {r.key.decode(): Entry.from_bytes(r.value).state for r in read(backend, topics.changelog)}
+    assert same_records(model_source, backend, topics), "read_committed output = an uninterrupted run's"
+    changelog = changelog_states(read(backend, topics.changelog))
     assert changelog == expected_states, "state equals an uninterrupted run"
     assert len(read(backend, topics.dead_letter)) == len([k for k, _ in stream if k == b"bad"])
     repeated = repeated_effects(r.value for r in outputs)

@@ -61,7 +61,7 @@ class Setup:
     def last_entries(self) -> dict[bytes, Entry]:
         """The compacted view of the changelog: the last valid entry per key."""
         last = {r.key: r.value for r in read(self.backend, self.topics.changelog)}
-        return {k: Entry.from_bytes(v) for k, v in last.items() if v and k != ONLINE_MODEL_KEY}
+        return {k: Entry.from_bytes(v) for k, v in last.items() if v and not k.startswith(b"\x00")}
 
     def run(self, model, **settings) -> ScorerRunner:
         metrics = ScorerMetrics()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from scorer_fixtures import final_updates, reference_run
+from scorer_fixtures import final_updates, reference_run, same_records
 from scorer_process import changelog_states, read, repeated_effects, replayed
 
 from consumer.backends import TransactionAbortedError, make_backend
@@ -64,8 +64,9 @@ def test_an_aborted_transaction_is_redone_and_its_effects_are_seen_once(model_so
     assert backend.producers[-1].refusals == 0, "the injected aborts happened"
     assert metrics.registry.get_sample_value("segmenter_transactions_total", {"result": "aborted"}) == 3
     assert summary.events == len(stream), "each event counted once, aborted batches not at all"
-    expected_updates, expected_states = reference_run(model_source, stream)
+    expected_updates, expected_states = reference_run(model_source, read(backend, topics.input))
     outputs = [r.value for r in read(backend, topics.output)]
     assert final_updates(outputs) == expected_updates
     assert not repeated_effects(outputs), "read_committed shows no event's effect twice"
+    assert same_records(model_source, backend, topics), "record for record"
     assert changelog_states(read(backend, topics.changelog)) == expected_states

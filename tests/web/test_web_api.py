@@ -160,7 +160,10 @@ def test_openapi_document_matches_the_feature_spec(client):
     assert response.status_code == 200
     document = yaml.safe_load(response.data)
     customer = document["components"]["schemas"]["Customer"]["properties"]
-    assert list(customer) == [EVENT_FEATURE_SPEC.id_column, *EVENT_FEATURE_SPEC.feature_names]
+    dates = ["last_purchase", "first_seen", "as_of"]
+    assert list(customer) == [EVENT_FEATURE_SPEC.id_column, *EVENT_FEATURE_SPEC.feature_names, *dates]
+    assert all(customer[name]["format"] == "date" for name in dates)
+    assert "as_of" in document["components"]["schemas"]["Result"]["properties"]
     for name, limits in EVENT_FEATURE_SPEC.ranges.items():
         assert (customer[name]["minimum"], customer[name]["maximum"]) == (limits.minimum, limits.maximum)
     assert set(document["paths"]) >= {"/api/v1/score", "/api/v1/segments", "/healthz", "/metrics"}
@@ -198,3 +201,98 @@ def test_a_bug_answers_500_without_a_traceback(model_dir):
     assert b"secret internals" not in response.data
     assert b"Traceback" not in response.data
     assert not app.debug
+
+
+# Dates instead of recency_days / tenure_days (deploy/web/dates.py). LOYAL as of 2024-05-01:
+# last purchase 6 days before, first seen 520 days before.
+AS_OF = "2024-05-01"
+LOYAL_DATES = {
+    **{k: v for k, v in LOYAL.items() if k not in ("recency_days", "tenure_days")},
+    "last_purchase": "2024-04-25",
+    "first_seen": "2022-11-28",
+    "as_of": AS_OF,
+}
+
+
+def test_the_event_spec_takes_dates_for_recency_and_tenure(service):
+    assert service.date_fields == {"last_purchase": "recency_days", "first_seen": "tenure_days"}
+    assert any(service.fields[f].used for f in service.date_fields.values()), "no date would be scored"
+
+
+def test_dates_give_the_segment_of_the_days_they_stand_for_and_as_of_is_echoed(client):
+    direct = client.post(SCORE, json=LOYAL).get_json()["result"]
+    response = client.post(SCORE, json=LOYAL_DATES)
+    assert response.status_code == 200, response.get_json()
+    dated = response.get_json()["result"]
+    assert dated["segment_id"] == direct["segment_id"]
+    assert dated["distances"] == pytest.approx(direct["distances"], rel=1e-12)
+    assert dated["as_of"] == AS_OF
+    assert "as_of" not in direct
+
+
+def test_without_as_of_the_dates_count_to_today_utc(client):
+    from datetime import UTC, datetime, timedelta
+
+    before = datetime.now(UTC).date()
+    customer = {k: v for k, v in LOYAL_DATES.items() if k != "as_of"}
+    customer["last_purchase"] = (before - timedelta(days=6)).isoformat()
+    result = client.post(SCORE, json=customer).get_json()["result"]
+    assert result["as_of"] in {before.isoformat(), datetime.now(UTC).date().isoformat()}
+
+
+def test_a_batch_may_mix_dates_and_days(client):
+    results = client.post(SCORE, json={"customers": [LOYAL_DATES, LAPSED]}).get_json()["results"]
+    singles = [client.post(SCORE, json=c).get_json()["result"] for c in (LOYAL, LAPSED)]
+    assert [r["segment_id"] for r in results] == [r["segment_id"] for r in singles]
+    assert results[0]["as_of"] == AS_OF
+    assert "as_of" not in results[1]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        ({"last_purchase": "2024-13-01"}, "last_purchase", "calendar date"),
+        ({"last_purchase": "25/04/2024"}, "last_purchase", "YYYY-MM-DD"),
+        ({"last_purchase": 20240425}, "last_purchase", "YYYY-MM-DD"),
+        ({"last_purchase": None}, "last_purchase", "YYYY-MM-DD"),
+        ({"as_of": "yesterday"}, "as_of", "YYYY-MM-DD"),
+        ({"first_seen": "2024-05-02"}, "first_seen", "after as_of (2024-05-01)"),
+        ({"last_purchase": "2022-11-01"}, "last_purchase", "before first_seen"),
+        ({"first_seen": "2010-01-01"}, "first_seen", "gives tenure_days = 5234"),
+        ({"recency_days": 6.0}, "last_purchase", "not both"),
+    ],
+)
+def test_a_bad_date_is_400_naming_the_field(client, change, field, words):
+    response = client.post(SCORE, json=dict(LOYAL_DATES, **change))
+    assert response.status_code == 400
+    errors = _errors(response)
+    assert set(errors) == {field}
+    assert words in errors[field]
+
+
+def test_neither_a_used_feature_nor_its_date_says_either_will_do(client, service):
+    name, feature = next((n, f) for n, f in service.date_fields.items() if service.fields[f].used)
+    customer = {k: v for k, v in LOYAL_DATES.items() if k != name}
+    errors = _errors(client.post(SCORE, json=customer))
+    assert errors == {feature: f"is required (or give {name})"}
+
+
+def test_a_date_for_a_feature_the_model_dropped_is_checked_and_reported_ignored(service):
+    import copy
+    import dataclasses
+
+    dropped = copy.copy(service)  # as if training had dropped recency_days (the CDNOW model may have)
+    dropped.fields = {
+        n: dataclasses.replace(f, used=f.used and n != "recency_days") for n, f in service.fields.items()
+    }
+    row, errors = dropped.validate(LOYAL_DATES)
+    assert errors == []
+    assert row["recency_days"] == 6
+    assert "recency_days" in dropped.ignored(row)
+    bad = dropped.validate(dict(LOYAL_DATES, last_purchase="2024-05-02"))[1]
+    assert [e.field for e in bad] == ["last_purchase"]
+
+
+def test_bad_dates_in_a_batch_carry_the_customer_index(client):
+    body = {"customers": [LOYAL_DATES, dict(LOYAL_DATES, last_purchase="2024-05-02")]}
+    assert set(_errors(client.post(SCORE, json=body))) == {"customers[1].last_purchase"}

@@ -123,6 +123,26 @@ def test_missing_and_invalid_fields_show_messages_beside_them(browser, base_url)
     _shot(browser, "3-form-errors")
 
 
+def test_dates_instead_of_days_and_a_date_after_as_of(browser, base_url, model_dir):
+    from selenium.webdriver.common.by import By
+
+    browser.get(base_url + "/")
+    _wait(browser, "#date-inputs")
+    days = {k: v for k, v in LOYAL.items() if k not in ("recency_days", "tenure_days")}
+    _fill(browser, {**days, "last_purchase": "2024-04-25", "first_seen": "2024-05-02", "as_of": "2024-05-01"})
+    _wait(browser, "#form-errors")
+    message = browser.find_element(By.ID, "first_seen").find_element(
+        By.XPATH, "following-sibling::div[contains(@class, 'invalid-feedback')]"
+    )
+    assert "after as_of" in message.text
+    _shot(browser, "5-date-errors")
+    _fill(browser, {"first_seen": "2022-11-28"})  # 520 days before as_of, like LOYAL's tenure
+    name = _wait(browser, "#segment-name").text
+    service = create_app(model_dir, registry=CollectorRegistry()).extensions["segmenter"]["service"]
+    assert name == service.score([LOYAL])[0].segment_name
+    assert "2024-05-01" in browser.find_element(By.ID, "as-of").text
+
+
 def test_segments_page_renders_the_projection(browser, base_url):
     from selenium.webdriver.common.by import By
 

@@ -96,3 +96,34 @@ def test_unknown_page_is_html_404(client):
     response = client.get("/no-such-page")
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+# LOYAL with dates: as of 2024-05-01, last purchase 6 days and first event 520 days before.
+DATES = {"last_purchase": "2024-04-25", "first_seen": "2022-11-28", "as_of": "2024-05-01"}
+LOYAL_BY_DATE = {**{k: v for k, v in LOYAL.items() if k not in ("recency_days", "tenure_days")}, **DATES}
+
+
+def test_dates_instead_of_days_give_the_same_segment_and_say_as_of(client, service):
+    page = client.get("/").data.decode()
+    for name in DATES:
+        assert f'id="{name}"' in page, name
+    response = client.post("/", data=form_data(LOYAL_BY_DATE))
+    assert response.status_code == 200, field_messages(response.data.decode()).messages
+    page = response.data.decode()
+    expected = service.score([LOYAL])[0]
+    assert f'id="segment-name">{expected.segment_name}</h1>' in page
+    assert 'id="as-of"' in page
+    assert "2024-05-01" in page
+
+
+def test_a_bad_date_gets_its_message_beside_it(client):
+    for change, field, words in [
+        ({"first_seen": "2024-05-02"}, "first_seen", "after as_of (2024-05-01)"),
+        ({"last_purchase": "25.04.2024"}, "last_purchase", "YYYY-MM-DD"),
+        ({"tenure_days": "520"}, "first_seen", "not both"),
+    ]:
+        response = client.post("/", data=form_data(dict(LOYAL_BY_DATE, **change)))
+        assert response.status_code == 400, change
+        messages = field_messages(response.data.decode()).messages
+        assert set(messages) == {field}, change
+        assert words in messages[field][0], change

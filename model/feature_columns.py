@@ -1,0 +1,101 @@
+"""The aggregator's features for many stored customers at once, as columns: what an ageing tick scores.
+
+:func:`model.features.features` computes one customer's row; a tick re-scores every customer of a
+partition as of one boundary, which row by row would cost microseconds a customer. Here the same
+formulas run on numpy columns read straight from the changelog entries
+(:func:`model.changelog.entry_columns`), and the two text fields become categorical columns decoded
+once per distinct value. ``tests/test_feature_columns.py`` checks that both give the same numbers.
+
+Numeric columns are float arrays (NaN: unknown); categorical ones are ``pandas.Categorical`` (NaN:
+unknown), so a preprocessor maps each distinct category once, not once per customer.
+
+>>> from model.changelog import encode_entry, NO_RECENT_IDS
+>>> from model.events import Event
+>>> from model.features import DAY_MS, initialize, update
+>>> state = update(initialize(), Event("e1", "c1", "purchase", 0, amount=10.0))
+>>> columns = entry_feature_columns([encode_entry(state, 0, -1, NO_RECENT_IDS)], now_ms=3 * DAY_MS)
+>>> columns["recency_days"].tolist(), columns["frequency"].tolist(), columns["gender"].isna().tolist()
+([3.0], [1.0], [True])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model.changelog import NO_AGE, NO_TIME, entry_columns, unpack_texts
+from model.features import (
+    DAY_MS,
+    EVENT_FEATURE_SPEC,
+    HALF_LIFE_DAYS,
+    MIN_TENURE_DAYS,
+    RATE_WINDOW_DAYS,
+)
+
+__all__ = ["entry_feature_columns", "features_as_of"]
+
+_NO_TEXT_STATE = b"\x01" + bytes(85)  # unpack_texts reads the tail after the fixed part
+
+
+def entry_feature_columns(entries: list[bytes], now_ms: int) -> dict[str, np.ndarray | pd.Categorical]:
+    """Every feature of ``EVENT_FEATURE_SPEC`` for current-layout changelog ``entries``, as of ``now_ms``."""
+    fields, tails = entry_columns(entries)
+    return features_as_of(fields, tails, now_ms)
+
+
+def features_as_of(fields: np.ndarray, tails: list[bytes], now_ms: int) -> dict:
+    """The feature columns of entries already split by :func:`model.changelog.entry_columns`."""
+    last = fields["last_ms"]
+    now = np.maximum(np.int64(now_ms), last)
+    purchases = fields["purchases"].astype(float)
+    bought = purchases > 0
+    spend = fields["spend_cents"] / 100
+    first = fields["first_ms"]
+    tenure = np.where(first != NO_TIME, (now - first) / DAY_MS, 0.0)
+    since_purchase = (now - fields["last_purchase_ms"]) / DAY_MS
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns = {
+            "recency_days": np.where(bought, since_purchase, np.nan),
+            "frequency": purchases,
+            "monetary_total": spend,
+            "avg_order_value": np.where(bought, spend / np.where(bought, purchases, 1.0), np.nan),
+            "tenure_days": tenure,
+            "purchase_rate": purchases * RATE_WINDOW_DAYS / np.maximum(tenure, MIN_TENURE_DAYS),
+            "decayed_spend": np.where(
+                bought, fields["decayed"] * 0.5 ** (since_purchase / HALF_LIFE_DAYS), 0.0
+            ),
+            "refund_share": _refund_share(fields["spend_cents"], fields["refund_cents"]),
+            "category_diversity": _bit_count(fields["category_mask"]),
+            "visits": fields["visits"].astype(float),
+            "age": np.where(fields["age"] == NO_AGE, np.nan, fields["age"].astype(float)),
+            "income": fields["income"].astype(float),
+        }
+    columns.update(_text_columns(tails))
+    return {name: columns[name] for name in EVENT_FEATURE_SPEC.feature_names}
+
+
+def _refund_share(spend_cents: np.ndarray, refund_cents: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.minimum(refund_cents / np.where(spend_cents > 0, spend_cents, 1), 1.0)
+    return np.where(spend_cents > 0, share, np.where(refund_cents > 0, 1.0, 0.0))
+
+
+def _bit_count(masks: np.ndarray) -> np.ndarray:
+    """Set bits of each uint64 (the hashed category set)."""
+    as_bytes = masks.astype("<u8").view(np.uint8).reshape(-1, 8)
+    return np.unpackbits(as_bytes, axis=1).sum(axis=1).astype(float)
+
+
+def _text_columns(tails: list[bytes]) -> dict[str, pd.Categorical]:
+    """Gender and country as categoricals, each distinct text tail decoded once."""
+    distinct: dict[bytes, int] = {}
+    codes = np.fromiter((distinct.setdefault(t, len(distinct)) for t in tails), np.int64, len(tails))
+    decoded = [unpack_texts(_NO_TEXT_STATE + tail) for tail in distinct]
+    out = {}
+    for position, name in enumerate(("gender", "country")):
+        values = [d[position] for d in decoded]
+        categories = sorted({v for v in values if v is not None})
+        lookup = {v: i for i, v in enumerate(categories)}
+        per_tail = np.array([lookup.get(v, -1) for v in values] or [0], dtype=np.int64)
+        out[name] = pd.Categorical.from_codes(per_tail[codes] if len(tails) else [], categories=categories)
+    return out
