@@ -1,5 +1,5 @@
 """The stream drift reference: its sample (whole customers, capped, seeded, independent of event
-order), its event rows (as of each moment) and its ageing rows (as of each month start and the end)."""
+order) and its rows (after each event, as of its time: the stream time of a time-ordered replay)."""
 
 import random
 from collections import Counter
@@ -9,7 +9,7 @@ import pytest
 from model.events import Event
 from model.features import features, initialize, update
 from model.synthetic import synthetic_events
-from training.stream_reference import CustomerSample, ageing_rows, per_event_rows
+from training.stream_reference import CustomerSample, per_event_rows
 
 
 @pytest.fixture(scope="module")
@@ -45,39 +45,19 @@ def test_a_cap_above_the_history_keeps_everyone(history):
         CustomerSample(0)
 
 
-def test_event_rows_are_the_scorers_rows_after_each_moment_as_of_it():
+def test_event_rows_are_the_scorers_rows_after_each_event_as_of_it():
     day = 86_400_000
     events = [
         Event("p", "c", "profile", 0, attributes={"age": 30}),
-        Event("b1", "c", "purchase", 0, amount=10.0),  # same moment as the profile: one row
+        Event("b1", "c", "purchase", 0, amount=10.0),  # same time as the profile: still its own row
         Event("v", "c", "visit", 5 * day),
         Event("b2", "c", "purchase", 9 * day, amount=20.0),
     ]
     rows = per_event_rows({"c": events[::-1]})
     expected, state = [], initialize()
-    for n, event in enumerate(events):
+    for event in sorted(events, key=lambda e: (e.ts_ms, e.event_id)):
         state = update(state, event)
-        if n != 0:
-            expected.append(features(state, event.ts_ms))  # stream time of a time-ordered replay
+        expected.append(features(state, event.ts_ms))  # the stream time of a time-ordered replay
     assert rows == expected
-    assert [row["tenure_days"] for row in rows] == [0.0, 5.0, 9.0]
-    assert [row["recency_days"] for row in rows] == [0.0, 5.0, 0.0]
-
-
-def test_ageing_rows_are_each_customer_as_of_each_month_start_after_its_first_event_and_the_end():
-    day, feb_1, mar_1 = 86_400_000, 854_755_200_000, 857_174_400_000  # 1997-02-01, 1997-03-01
-    start = feb_1 - 20 * day
-    customers = {
-        "early": [Event("a", "early", "purchase", start, amount=10.0)],
-        "late": [Event("b", "late", "purchase", feb_1 + 3 * day, amount=5.0)],
-    }
-    end = mar_1 + 9 * day
-    rows = ageing_rows(customers, (start, end))
-    assert rows.index.tolist() == [
-        ("early", feb_1),
-        ("early", mar_1),
-        ("late", mar_1),
-        ("early", end),
-        ("late", end),
-    ]
-    assert rows["recency_days"].tolist() == [20.0, 48.0, 25.0, 57.0, 34.0]
+    assert [row["tenure_days"] for row in rows] == [0.0, 0.0, 5.0, 9.0]
+    assert [row["recency_days"] for row in rows] == [0.0, 0.0, 5.0, 0.0]

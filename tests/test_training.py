@@ -48,16 +48,12 @@ def test_cdnow_training_writes_model_manifest_projection_and_a_self_contained_re
     assert all(name in report for name in manifest["segment_names"])
     assert abs(sum(manifest["segment_distribution"]) - 1) < 1e-3
     assert set(manifest["feature_baselines"]) == set(manifest["feature_names"])
-    # The stream's drift reference: the whole of CDNOW fits under the sample cap; one event row per
-    # customer and purchase day (same-day purchases are one moment for the scorer), plus ageing rows:
-    # every customer as of each month start after its first purchase and as of the end.
+    # The stream's drift reference: the whole of CDNOW fits under the sample cap; one row per event (the
+    # scorer scores every event), as of its time.
     assert abs(sum(manifest["stream_segment_distribution"]) - 1) < 1e-3
     assert set(manifest["stream_feature_baselines"]) == set(manifest["feature_names"])
     reference = manifest["stream_reference"]
-    assert (reference["customers"], reference["events"]) == (23_570, 69_659)
-    assert reference["customers"] < reference["event_rows"] < reference["events"]
-    assert reference["ageing_rows"] == manifest["data"]["rows"]  # monthly, like the training rows
-    assert reference["rows"] == reference["event_rows"] + reference["ageing_rows"]
+    assert (reference["customers"], reference["events"], reference["rows"]) == (23_570, 69_659, 69_659)
     data = manifest["data"]
     assert data["features_as_of"] == (
         "end of history 1998-06-30 and 17 monthly snapshots (1997-02-01 .. 1998-06-01)"

@@ -1,26 +1,25 @@
-"""The drift reference for the stream: what the scorer emits, replayed on a sample of customers.
+"""The drift reference for the stream: what the scorer's drift monitor sees, replayed on a sample.
 
-The streaming scorer scores a customer as of its partition's stream time (``model.clock``) when one of
-its events arrives, roughly one assignment per event over the customer's history SO FAR; and the
-daily ageing ticks re-score quiet customers as stream time moves on, so they drift towards "lapsed".
+The streaming scorer scores a customer as of its partition's **stream time** (``model.clock``) when
+one of its events arrives: roughly one row per event, over the customer's history SO FAR. Those event
+rows are what the live drift monitor observes (``consumer/telemetry.py`` feeds it ``result.scored``).
 Training's own rows (every customer as of the end of the history and of each snapshot date) are not
-that mix: customers early in their lives, right after a purchase, are far more common in the stream.
-Comparing the live window with the training distribution would report drift on a stable stream.
+that mix: the stream scores customers right after they buy, training mostly long after. Comparing the
+live window with the training distribution would report drift on a stable stream.
 
-So training keeps a seeded sample of whole customers (:class:`CustomerSample`) and builds rows
-of two kinds, scored in one vectorised call, whose segment shares and feature
-histograms are the reference (:func:`stream_reference`); ``DriftMonitor.from_manifest`` prefers them
-to the training ones:
+So training keeps a seeded sample of whole customers (:class:`CustomerSample`), replays each one's
+events in event-time order through the same aggregator, scores the row after every event as of that
+event's time in one vectorised call, and records the segment shares and feature histograms of those rows
+(:func:`stream_reference`); ``DriftMonitor.from_manifest`` prefers them to the training ones. In a
+time-ordered replay the stream time at an event is the event's own time, so each row is as of its
+event's time (events of other customers move the clock, not this customer's features).
 
-- **event rows**: each customer's events replayed in event-time order, one row after each moment, as
-  of that moment. In a time-ordered replay the stream time at an event is the event's own time, so
-  this is what the scorer computes (events of other customers do not move a customer's features).
-- **ageing rows**: every sampled customer as of each monthly date (00:00 UTC on the 1st) after its
-  first event, and as of the end of the history. This approximates what the daily ticks publish over
-  time: a tick re-scores everyone every day, but a customer's segment only changes (and is only
-  published) now and then, so one row a month per customer stands for the ticks' share of the output
-  without replaying every day. The approximation: the true mix of event and tick outputs depends on
-  how often segments change at ticks, which a monthly row per customer only roughly matches.
+No ageing rows: the daily ticks re-score quiet customers, and the ones whose segment moves are
+published (``"reason": "ageing"``), but the drift monitor does not observe them. Adding rows as of
+monthly dates to approximate them (tried: one row per sampled customer per month) made a replay of
+the training history itself an alert (recency PSI 0.96 on the scorer's drift test), so the reference
+describes the event rows only. If the monitor ever observes ageing updates, the reference must add
+them too (``model.features.snapshot_features`` computes such rows).
 
 >>> from model.events import Event
 >>> sample = CustomerSample(max_rows=3, seed=0)
@@ -37,16 +36,14 @@ import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from model.drift import categorical_baseline, numeric_baseline
 from model.events import Event
-from model.features import features, initialize, snapshot_features, update
+from model.features import features, initialize, update
 from model.pipeline import to_frame
 from model.scoring import SegmentModel
-from training.snapshots import snapshot_times
 
-__all__ = ["STREAM_SAMPLE_ROWS", "CustomerSample", "ageing_rows", "per_event_rows", "stream_reference"]
+__all__ = ["STREAM_SAMPLE_ROWS", "CustomerSample", "per_event_rows", "stream_reference"]
 
 STREAM_SAMPLE_ROWS = 100_000
 """Default cap on the sampled events: enough for stable shares, cheap even for a 1M-customer history."""
@@ -97,46 +94,28 @@ class CustomerSample:
 def per_event_rows(customers: Mapping[str, Sequence[Event]]) -> list[dict]:
     """The feature row after each event of each customer, as the stream scores it.
 
-    Events are replayed in event-time order and every row is as of the event's time, the stream time
-    of a time-ordered replay. Events of one customer with the same timestamp are one moment and give
-    one row, after all of them: they are produced together (a sign-up's profile and first purchase, a
-    day's orders in a daily log), so the scorer sees them in one poll batch and emits one assignment.
+    Events are replayed in event-time order (ties by event id) and every row is as of the event's
+    time, the stream time of a time-ordered replay. Every event gives a row, even one at the same
+    time as the next: the scorer scores every valid event (``consumer.processor``), so that its output
+    does not depend on how records were cut into poll batches.
     """
     rows = []
     for events in customers.values():
-        ordered = sorted(events, key=lambda e: (e.ts_ms, e.event_id))
         state = initialize()
-        for n, event in enumerate(ordered):
+        for event in sorted(events, key=lambda e: (e.ts_ms, e.event_id)):
             state = update(state, event)
-            if n + 1 == len(ordered) or ordered[n + 1].ts_ms != event.ts_ms:
-                rows.append(features(state, event.ts_ms))
+            rows.append(features(state, event.ts_ms))
     return rows
 
 
-def ageing_rows(customers: Mapping[str, Sequence[Event]], history_ms: tuple[int, int]) -> pd.DataFrame:
-    """Every customer as of each monthly date after its first event and as of the end of the history
-    (``history_ms`` = first and latest event time of the whole history), indexed (customer, as_of_ms)."""
-    times = snapshot_times(*history_ms, "monthly")
-    return snapshot_features((e for events in customers.values() for e in events), times)
-
-
-def stream_reference(
-    model: SegmentModel,
-    customers: Mapping[str, Sequence[Event]],
-    history_ms: tuple[int, int] | None = None,
-) -> dict:
+def stream_reference(model: SegmentModel, customers: Mapping[str, Sequence[Event]]) -> dict:
     """Manifest fields describing the stream: ``stream_segment_distribution``, ``stream_feature_baselines``
-    and ``stream_reference`` (how many customers, events, event rows and ageing rows they summarise).
-
-    ``history_ms`` is the first and latest event time of the whole history (the ageing rows' span);
-    without it there are event rows only. Empty without customers.
-    """
+    and ``stream_reference`` (how many customers, events and rows they summarise). Empty without
+    customers."""
     spec = model.spec
-    after_events = to_frame(per_event_rows(customers), spec)
-    if after_events.empty:
+    rows = to_frame(per_event_rows(customers), spec)
+    if rows.empty:
         return {}
-    ageing = to_frame(ageing_rows(customers, history_ms), spec) if history_ms else after_events.iloc[:0]
-    rows = pd.concat([after_events, ageing.reset_index(drop=True)], ignore_index=True)
     labels, _, _ = model.score_arrays(rows)
     counts = np.bincount(labels, minlength=model.k)
     baselines = {name: numeric_baseline(rows[name].to_numpy(dtype=float)) for name in spec.numeric}
@@ -148,7 +127,5 @@ def stream_reference(
             "customers": len(customers),
             "events": sum(len(events) for events in customers.values()),
             "rows": len(rows),
-            "event_rows": len(after_events),
-            "ageing_rows": len(ageing),
         },
     }

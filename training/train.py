@@ -13,7 +13,7 @@ that is judged is byte-for-byte the model that is served.
 The manifest holds two drift references. ``segment_distribution`` / ``feature_baselines`` describe the
 training rows (for events: every customer as of the end of the history and of each snapshot date).
 For event sources, ``stream_segment_distribution`` / ``stream_feature_baselines`` describe what the
-scorer emits: rows after each event and ageing rows of quiet customers, replayed on a seeded sample
+scorer's drift monitor observes: a row after each event, as of its time, replayed on a seeded sample
 (see ``training.stream_reference``); the live drift monitor compares the stream with those.
 
 Training refuses, before any work, fewer than ``MIN_CUSTOMERS_PER_SEGMENT`` training rows per segment
@@ -261,7 +261,7 @@ def train(
     stream = {}
     if data.stream_sample is not None:
         with steps.step("stream_reference"):
-            stream = stream_reference(model, data.stream_sample, data.history_ms)
+            stream = stream_reference(model, data.stream_sample)
     comparison = _compare(fitted.points, k, options, steps)
     stability, k_choice = fitted.selection.stability, _k_choice(fitted.selection, options)
     proj = projection(fitted.points, fitted.labels, options.seed)
