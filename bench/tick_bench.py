@@ -37,7 +37,8 @@ PARTITION = 0
 def scored_samples(samples: list[bytes], model, at_ms: int) -> list[bytes]:
     """``samples`` with ``last_segment`` set to the model's segment for them as of ``at_ms``."""
     labels, _, _ = model.score_columns(entry_feature_columns(samples, at_ms), len(samples), None)
-    return [Entry._trusted(raw).scored(int(label)).to_bytes() for raw, label in zip(samples, labels, strict=True)]
+    pairs = zip(samples, labels.tolist(), strict=True)
+    return [Entry._trusted(raw).scored(label).to_bytes() for raw, label in pairs]
 
 
 def build_store(samples: list[bytes], count: int) -> StateStore:
