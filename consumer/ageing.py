@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import compress, islice
-from operator import not_
+from itertools import islice
 
 import numpy as np
 
@@ -53,51 +52,62 @@ def age_partition(
     checkpoint: bytes | None,
     ttl_ms: int = 0,
 ) -> Aged:
-    """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``."""
+    """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``.
+
+    A stored customer the batch has changed is scored from its stale stored entry too (cheaper than
+    taking it out of every chunk) but only its pending entry can be returned.
+    """
     aged = Aged()
-    for ids, raws in _chunks(stored, pending):
-        fields, tails = entry_columns(raws)
-        aged.customers += len(ids)
-        try:
-            labels, distances, confidence = model.score_columns(
-                features_as_of(fields, tails, at_ms), len(ids), checkpoint
-            )
-        except Exception:  # a tick is not a record: log, leave these customers as they are, go on
-            log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))
-            aged.failed += len(ids)
-            continue
-        moved = labels != fields["last_segment"]
-        if ttl_ms:
-            stale = fields["last_ms"] <= at_ms - ttl_ms
-            moved &= ~stale
-            aged.expired.extend((ids[i], Entry._trusted(raws[i])) for i in np.flatnonzero(stale))
-        names = model.segment_names
-        for i in np.flatnonzero(moved).tolist():
-            label = int(labels[i])
-            row = distances[i]
-            assignment = Assignment(
-                label, names[label], float(row[label]), float(confidence[i]), tuple(row.tolist())
-            )
-            aged.changed.append((ids[i], Entry._trusted(raws[i]), assignment))
+    live = {cid: entry.to_bytes() for cid, entry in pending.items() if last_event_ms(entry.state) >= 0}
+    for ids, raws in _chunks(stored):
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, superseded=pending)
+    for ids, raws in _chunks(live):
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, superseded={})
+    aged.customers -= sum(map(stored.__contains__, pending))
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])
     return aged
 
 
-def _chunks(stored: Mapping[str, bytes], pending: Mapping[str, Entry]) -> Iterator[tuple[list, list]]:
-    """``(customer ids, entry bytes)`` in chunks of at most ``CHUNK``; erased customers left out.
+def _age_chunk(
+    aged: Aged, ids: list[str], raws: list[bytes], at_ms: int, model: Scorer, checkpoint: bytes | None,
+    ttl_ms: int, superseded: Mapping[str, Entry],
+) -> None:  # fmt: skip
+    """Score one chunk into ``aged``; rows of ``superseded`` customers are left out of its lists."""
+    fields, tails = entry_columns(raws)
+    aged.customers += len(ids)
+    try:
+        labels, distances, confidence = model.score_columns(
+            features_as_of(fields, tails, at_ms), len(ids), checkpoint
+        )
+    except Exception:  # a tick is not a record: log, leave these customers as they are, go on
+        log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))
+        aged.failed += len(ids) - sum(map(superseded.__contains__, ids))
+        return
+    moved = labels != fields["last_segment"]
+    if ttl_ms:
+        stale = fields["last_ms"] <= at_ms - ttl_ms
+        moved &= ~stale
+        aged.expired.extend(
+            (ids[i], Entry._trusted(raws[i]))
+            for i in np.flatnonzero(stale).tolist()
+            if ids[i] not in superseded
+        )
+    names = model.segment_names
+    for i in np.flatnonzero(moved).tolist():
+        if ids[i] in superseded:
+            continue
+        label = int(labels[i])
+        row = distances[i]
+        assignment = Assignment(
+            label, names[label], float(row[label]), float(confidence[i]), tuple(row.tolist())
+        )
+        aged.changed.append((ids[i], Entry._trusted(raws[i]), assignment))
 
-    The stored entries are sliced off the mapping's key and value iterators (no Python step per
-    customer); a stored customer the batch has changed is replaced by its pending entry.
-    """
-    keys, values = iter(stored), iter(stored.values())
+
+def _chunks(entries: Mapping[str, bytes]) -> Iterator[tuple[list[str], list[bytes]]]:
+    """``(customer ids, entry bytes)`` in chunks of at most ``CHUNK``, sliced off the mapping's key and
+    value iterators (no Python step per customer)."""
+    keys, values = iter(entries), iter(entries.values())
     while ids := list(islice(keys, CHUNK)):
-        raws = list(islice(values, CHUNK))
-        if pending and not pending.keys().isdisjoint(ids):
-            keep = list(map(not_, map(pending.__contains__, ids)))
-            ids, raws = list(compress(ids, keep)), list(compress(raws, keep))
-        yield ids, raws
-    live = [(customer_id, entry) for customer_id, entry in pending.items() if last_event_ms(entry.state) >= 0]
-    for start in range(0, len(live), CHUNK):
-        part = live[start : start + CHUNK]
-        yield [customer_id for customer_id, _ in part], [entry.to_bytes() for _, entry in part]
+        yield ids, list(islice(values, CHUNK))
