@@ -2,7 +2,9 @@
 
 1. raw consume rate of each client (the ceiling), 2. the scorer at-least-once and exactly-once on each
 client, 3. the naive per-event ``predict`` baseline, 4. the Quix Streams peer, 5. end-to-end latency at
-a fixed offered rate, 6. memory per tracked customer and restore rate from the changelog.
+a fixed offered rate, 6. memory per tracked customer and restore rate from the changelog, 7. an ageing
+tick over the same customers (rate and peak memory) and the CDNOW replay with daily ticks against ticks
+off (``bench.tick_bench``; no broker).
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a private broker with deploy/kafka/local-kafka.sh.
 Writes bench/results/latest.json. Not part of the test suite.
@@ -25,6 +27,7 @@ from bench.naive import naive_rate
 from bench.quix_peer import quix_rate
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import memory_per_customer, restore_rate, sample_entries, write_changelog
+from bench.tick_bench import cdnow_replay, tick_rate
 from bench.workload import broker, event_pairs, produce, train_model, unique
 from consumer.backends import ClientConfig
 from model.artifact import load_artifact
@@ -76,6 +79,9 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
     changelog = write_changelog(config, samples, args.customers)
     for client in CLIENTS:
         step(r, f"restore/{client}", lambda c=client: restore_rate(config, c, changelog))
+    step(r, "tick", lambda: tick_rate(model, samples, args.customers))
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as directory:
+        step(r, "replay/cdnow", lambda: cdnow_replay(Path(directory)))
     return r
 
 
@@ -158,7 +164,27 @@ def table(r: dict, args: argparse.Namespace) -> list[Row]:
         rows.append(
             (f"restore from changelog, {client}", f"{rate:,.0f} customers/s", ">= 100k/s", rate >= 100_000)
         )
-    return rows
+    return rows + _tick_rows(r, args)
+
+
+def _tick_rows(r: dict, args: argparse.Namespace) -> list[Row]:
+    tick, replay = r["tick"], r["replay/cdnow"]
+    rate, peak = tick["customers_per_s"], tick["peak_mb"]
+    return [
+        (
+            f"ageing tick over {args.customers:,} customers",
+            f"{rate:,.0f} customers/s",
+            ">= 500k/s",
+            rate >= 500_000,
+        ),
+        (f"ageing tick peak memory, {args.customers:,}", f"+{peak:.1f} MB", "<= 50 MB", peak <= 50),
+        (
+            "CDNOW file replay, ticks 1d vs off",
+            f"{replay['ticks_1d_s']:.1f} s / {replay['ticks_off_s']:.1f} s = {replay['ratio']:.2f}x",
+            "<= 2x",
+            replay["ratio"] <= 2,
+        ),
+    ]
 
 
 def main() -> None:

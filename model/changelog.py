@@ -81,6 +81,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import struct
 import zlib
 from typing import NamedTuple
@@ -320,6 +321,10 @@ ENTRY_FIXED_DTYPE = np.dtype(
 )  # fmt: skip
 
 
+_FIXED_PART = operator.itemgetter(slice(None, ENTRY_FIXED_DTYPE.itemsize))  # entry -> its fixed part
+_TEXT_TAIL = operator.itemgetter(slice(ENTRY_FIXED_DTYPE.itemsize, None))  # entry -> gender, country
+
+
 def entry_columns(entries: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
     """The fixed fields of current-layout ``entries`` as a structured array, and their text tails.
 
@@ -327,9 +332,8 @@ def entry_columns(entries: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
     >>> int(fields["last_offset"][0]), int(fields["last_segment"][0]), tails
     (7, 2, [b'\\x00\\x00'])
     """
-    cut = ENTRY_FIXED_DTYPE.itemsize
-    fixed = b"".join([entry[:cut] for entry in entries])
-    return np.frombuffer(fixed, dtype=ENTRY_FIXED_DTYPE), [entry[cut:] for entry in entries]
+    fixed = b"".join(map(_FIXED_PART, entries))
+    return np.frombuffer(fixed, dtype=ENTRY_FIXED_DTYPE), list(map(_TEXT_TAIL, entries))
 
 
 # ---- partition clock --------------------------------------------------------------------------------

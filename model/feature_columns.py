@@ -82,14 +82,15 @@ def _refund_share(spend_cents: np.ndarray, refund_cents: np.ndarray) -> np.ndarr
 
 def _bit_count(masks: np.ndarray) -> np.ndarray:
     """Set bits of each uint64 (the hashed category set)."""
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(masks).astype(float)
     as_bytes = masks.astype("<u8").view(np.uint8).reshape(-1, 8)
     return np.unpackbits(as_bytes, axis=1).sum(axis=1).astype(float)
 
 
 def _text_columns(tails: list[bytes]) -> dict[str, pd.Categorical]:
     """Gender and country as categoricals, each distinct text tail decoded once."""
-    distinct: dict[bytes, int] = {}
-    codes = np.fromiter((distinct.setdefault(t, len(distinct)) for t in tails), np.int64, len(tails))
+    codes, distinct = pd.factorize(np.asarray(tails, dtype=object))
     decoded = [unpack_texts(_NO_TEXT_STATE + tail) for tail in distinct]
     out = {}
     for position, name in enumerate(("gender", "country")):

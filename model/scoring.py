@@ -93,10 +93,15 @@ class Scorer(Protocol):
 
 
 def _distances(points: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """Euclidean distances (n x k), via the expanded square so it stays one matrix product."""
+    """Euclidean distances (n x k), via the expanded square so it stays one pass over the points.
+
+    The cross term is an ``einsum``, not ``@``: with k a handful of centroids BLAS gains little, and
+    OpenBLAS runs a matrix of a few thousand rows on worker threads that spin for a core; on a busy
+    2-core machine that made an ageing tick 2-5x slower (``bench/tick_bench.py``).
+    """
     squared = (
         np.einsum("ij,ij->i", points, points)[:, None]
-        - 2.0 * points @ centroids.T
+        - 2.0 * np.einsum("ij,kj->ik", points, centroids)
         + np.einsum("ij,ij->i", centroids, centroids)[None, :]
     )
     return np.sqrt(np.clip(squared, 0.0, None))
