@@ -98,17 +98,23 @@ def changelog_states(records) -> dict[str, bytes]:
     return {r.key.decode(): Entry.from_bytes(r.value).state for r in records if not r.key.startswith(b"\x00")}
 
 
-def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int], list[dict]]:
-    """Segment updates grouped by (customer, source partition, source offset), where seen more than once."""
-    by_event: dict[tuple[str, int, int], list[dict]] = defaultdict(list)
+def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int, str], list[dict]]:
+    """Segment updates grouped by (customer, source partition, source offset, reason), where seen more
+    than once. One record may cause two updates of one customer: the ageing tick it crossed, then the
+    customer's own event."""
+    by_event: dict[tuple[str, int, int, str], list[dict]] = defaultdict(list)
     for value in values:
+        if value is None:  # a tombstone (erase, state TTL) carries no source
+            continue
         body = json.loads(value)
         source = body["source"]
-        by_event[(body["customer_id"], source["partition"], source["offset"])].append(body)
+        by_event[(body["customer_id"], source["partition"], source["offset"], body["reason"])].append(body)
     return {key: bodies for key, bodies in by_event.items() if len(bodies) > 1}
 
 
-def differing_reemits(repeated: dict[tuple[str, int, int], list[dict]]) -> list[tuple[str, int, int]]:
+def differing_reemits(
+    repeated: dict[tuple[str, int, int, str], list[dict]],
+) -> list[tuple[str, int, int, str]]:
     """The repeated events whose updates differ in anything but the wall-clock ``scored_at``."""
 
     def stable(body: dict) -> dict:
