@@ -111,6 +111,15 @@ class _Step:
     erased: bool = False
 
 
+@dataclass(frozen=True)
+class _Stamp:
+    """What every update of one batch carries alike, worked out once per batch."""
+
+    model_id: str
+    schema_hash: str
+    scored_at: str
+
+
 @dataclass
 class _PartitionWork:
     """One partition's part of the batch: its clock, changed entries and unscored steps."""
@@ -118,6 +127,7 @@ class _PartitionWork:
     partition: int
     clock: PartitionClock
     checkpoint: bytes | None
+    stamp: _Stamp
     entries: dict[str, Entry] = field(default_factory=dict)  # changed in this batch
     steps: list[_Step] = field(default_factory=list)
     learned: bool = False  # the online model's checkpoint moved
@@ -150,10 +160,13 @@ class Processor:
     def process(self, records: Sequence[Record]) -> BatchResult:
         """One batch (possibly empty: in wall-clock mode that still runs the ticks that are due)."""
         result = BatchResult()
-        now_ms = int(self.wall_clock() * 1000)
+        now = self.wall_clock()
+        now_ms = int(now * 1000)
+        model = self.model()
+        stamp = _Stamp(model.model_id, model.spec.schema_hash(), wall_time(now))
         works: dict[int, _PartitionWork] = {}
         for record in records:
-            work = works.get(record.partition) or self._start(record.partition, now_ms, works, result)
+            work = works.get(record.partition) or self._start(record.partition, now_ms, stamp, works, result)
             result.offsets[record.topic_partition] = record.next_offset
             try:
                 self._fold(record, work, now_ms, result)
@@ -165,7 +178,7 @@ class Processor:
                 )
         if self.clock.wall_clock:
             for partition in self.store.partitions():
-                works.get(partition) or self._start(partition, now_ms, works, result)
+                works.get(partition) or self._start(partition, now_ms, stamp, works, result)
         for work in works.values():
             self._finish(work, result)
         return result
@@ -179,9 +192,11 @@ class Processor:
             clock.tick_at(now_ms, self.clock.tick_ms)[0] != clock for clock in self.store.clocks().values()
         )
 
-    def _start(self, partition: int, now_ms: int, works: dict, result: BatchResult) -> _PartitionWork:
+    def _start(
+        self, partition: int, now_ms: int, stamp: _Stamp, works: dict, result: BatchResult
+    ) -> _PartitionWork:
         work = works[partition] = _PartitionWork(
-            partition, self.store.clock(partition), self.store.checkpoint(partition)
+            partition, self.store.clock(partition), self.store.checkpoint(partition), stamp
         )
         if self.clock.wall_clock:  # wall-clock ticks fire between polls, before the batch's events
             clock, tick = work.clock.tick_at(now_ms, self.clock.tick_ms)
@@ -282,7 +297,7 @@ class Processor:
             before = None if previous == NO_SEGMENT else previous
             if before != assignment.segment_id or not self.emit_only_on_change:
                 self._publish(
-                    customer_id, entry, assignment, before, step.as_of_ms, "event", step.record, result
+                    work, entry, assignment, before, step.as_of_ms, "event", step.record, result, customer_id
                 )
             result.scored.append(
                 Scored(customer_id, assignment.segment_id, before, last_event_ms(entry.state), row)
@@ -303,24 +318,24 @@ class Processor:
         for customer_id, entry, assignment in aged.changed:
             previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
             entry = work.entries[customer_id] = entry.scored(assignment.segment_id)
-            self._publish(customer_id, entry, assignment, previous, at_ms, "ageing", record, result)
+            self._publish(work, entry, assignment, previous, at_ms, "ageing", record, result, customer_id)
             result.aged.append((previous, assignment.segment_id))
 
     def _publish(
-        self, customer_id: str, entry: Entry, assignment: Assignment, previous: int | None,
-        as_of_ms: int, reason: str, source: Record | None, result: BatchResult,
+        self, work: _PartitionWork, entry: Entry, assignment: Assignment, previous: int | None,
+        as_of_ms: int, reason: str, source: Record | None, result: BatchResult, customer_id: str,
     ) -> None:  # fmt: skip
-        model = self.model()
+        stamp = work.stamp
         body = segment_update(
             customer_id=customer_id,
             assignment=assignment,
             previous_segment=previous,
-            model_id=model.model_id,
-            schema_hash=model.spec.schema_hash(),
+            model_id=stamp.model_id,
+            schema_hash=stamp.schema_hash,
             event_time_ms=last_event_ms(entry.state),
             as_of_ms=as_of_ms,
             reason=reason,
-            scored_at=wall_time(self.wall_clock()),
+            scored_at=stamp.scored_at,
             source=source,
         )
         result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), encode_json(body)))
