@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.pipeline import Pipeline
 
@@ -74,15 +73,16 @@ class _CategoricalBlock:
         return out
 
     def apply_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
-        """Categorical columns (``pandas.Categorical``): each distinct category is looked up once."""
+        """Coded categorical columns (``model.feature_columns.CodedColumn``): each distinct value is
+        looked up once."""
         out = np.zeros((n, self.width))
         rows = np.arange(n)
         for name, lookup in zip(self.names, self.lookups, strict=True):
-            values = pd.Categorical(columns[name])
-            # output column of each category (-1: unseen), then of "missing" (code -1 -> last slot)
-            where = [lookup.get(_category(c), -1) for c in values.categories]
+            column = columns[name]
+            # output column of each value (-1: unseen in training), then of "missing" (code -1: last)
+            where = [lookup.get(_category(value), -1) for value in column.values]
             where.append(lookup.get(MISSING_CATEGORY, -1))
-            target = np.asarray(where, dtype=np.int64)[values.codes]
+            target = np.asarray(where, dtype=np.int64)[column.codes]
             hit = target >= 0
             out[rows[hit], target[hit]] = 1.0
         return out

@@ -6,22 +6,24 @@ formulas run on numpy columns read straight from the changelog entries
 (:func:`model.changelog.entry_columns`), and the two text fields become categorical columns decoded
 once per distinct value. ``tests/test_feature_columns.py`` checks that both give the same numbers.
 
-Numeric columns are float arrays (NaN: unknown); categorical ones are ``pandas.Categorical`` (NaN:
-unknown), so a preprocessor maps each distinct category once, not once per customer.
+Numeric columns are float arrays (NaN: unknown); categorical ones are :class:`CodedColumn` (codes
+into the distinct values, -1: unknown), so a preprocessor maps each distinct category once, not once
+per customer, with no pandas overhead (a tick of a small partition is many small calls).
 
 >>> from model.changelog import encode_entry, NO_RECENT_IDS
 >>> from model.events import Event
 >>> from model.features import DAY_MS, initialize, update
 >>> state = update(initialize(), Event("e1", "c1", "purchase", 0, amount=10.0))
 >>> columns = entry_feature_columns([encode_entry(state, 0, -1, NO_RECENT_IDS)], now_ms=3 * DAY_MS)
->>> columns["recency_days"].tolist(), columns["frequency"].tolist(), columns["gender"].isna().tolist()
-([3.0], [1.0], [True])
+>>> columns["recency_days"].tolist(), columns["frequency"].tolist(), columns["gender"].to_objects().tolist()
+([3.0], [1.0], [None])
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
-import pandas as pd
 
 from model.changelog import NO_AGE, NO_TIME, entry_columns, unpack_texts
 from model.features import (
@@ -32,12 +34,27 @@ from model.features import (
     RATE_WINDOW_DAYS,
 )
 
-__all__ = ["entry_feature_columns", "features_as_of"]
+__all__ = ["CodedColumn", "entry_feature_columns", "features_as_of"]
 
 _NO_TEXT_STATE = b"\x01" + bytes(85)  # unpack_texts reads the tail after the fixed part
 
 
-def entry_feature_columns(entries: list[bytes], now_ms: int) -> dict[str, np.ndarray | pd.Categorical]:
+@dataclass(frozen=True, slots=True)
+class CodedColumn:
+    """A categorical column: ``codes`` index ``values`` (-1: unknown)."""
+
+    codes: np.ndarray
+    values: list[str]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def to_objects(self) -> np.ndarray:
+        """The column as an object array, ``None`` where unknown."""
+        return np.array([*self.values, None], dtype=object)[self.codes]
+
+
+def entry_feature_columns(entries: list[bytes], now_ms: int) -> dict[str, np.ndarray | CodedColumn]:
     """Every feature of ``EVENT_FEATURE_SPEC`` for current-layout changelog ``entries``, as of ``now_ms``."""
     fields, tails = entry_columns(entries)
     return features_as_of(fields, tails, now_ms)
@@ -88,15 +105,16 @@ def _bit_count(masks: np.ndarray) -> np.ndarray:
     return np.unpackbits(as_bytes, axis=1).sum(axis=1).astype(float)
 
 
-def _text_columns(tails: list[bytes]) -> dict[str, pd.Categorical]:
-    """Gender and country as categoricals, each distinct text tail decoded once."""
-    codes, distinct = pd.factorize(np.asarray(tails, dtype=object))
+def _text_columns(tails: list[bytes]) -> dict[str, CodedColumn]:
+    """Gender and country as coded columns, each distinct text tail decoded once."""
+    distinct: dict[bytes, int] = {}
+    codes = np.fromiter((distinct.setdefault(t, len(distinct)) for t in tails), np.int64, len(tails))
     decoded = [unpack_texts(_NO_TEXT_STATE + tail) for tail in distinct]
     out = {}
     for position, name in enumerate(("gender", "country")):
         values = [d[position] for d in decoded]
         categories = sorted({v for v in values if v is not None})
         lookup = {v: i for i, v in enumerate(categories)}
-        per_tail = np.array([lookup.get(v, -1) for v in values] or [0], dtype=np.int64)
-        out[name] = pd.Categorical.from_codes(per_tail[codes] if len(tails) else [], categories=categories)
+        per_tail = np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
+        out[name] = CodedColumn(per_tail[codes], categories)
     return out

@@ -227,7 +227,9 @@ class SegmentModel:
             return self._fast.transform_columns(columns, n)
         frame = pd.DataFrame(
             {
-                name: np.asarray(columns[name], dtype=object if name in self.spec.categorical else float)
+                name: columns[name].to_objects()
+                if name in self.spec.categorical
+                else np.asarray(columns[name], dtype=float)
                 for name in self.spec.feature_names
             }
         )

@@ -37,7 +37,7 @@ def test_columns_equal_row_features_of_every_customer(days_later):
         for name in EVENT_FEATURE_SPEC.numeric:
             assert _same(row[name], float(columns[name][i])), (i, name)
         for name in EVENT_FEATURE_SPEC.categorical:
-            value = columns[name][i]
+            value = columns[name].to_objects()[i]
             assert _same(row[name], None if value is np.nan or value != value else value), (i, name)
 
 
