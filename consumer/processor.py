@@ -27,6 +27,7 @@ on the output topic.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -111,13 +112,18 @@ class _Step:
     erased: bool = False
 
 
-@dataclass(frozen=True)
 class _Stamp:
-    """What every update of one batch carries alike, worked out once per batch."""
+    """What every update of one batch carries alike, worked out once per batch, on first use (a batch
+    of dead letters needs no model)."""
 
-    model_id: str
-    schema_hash: str
-    scored_at: str
+    def __init__(self, model: Callable[[], Scorer], now: float) -> None:
+        self._model, self._now = model, now
+
+    @functools.cached_property
+    def fields(self) -> tuple[str, str, str]:
+        """``(model_id, schema_hash, scored_at)``."""
+        model = self._model()
+        return model.model_id, model.spec.schema_hash(), wall_time(self._now)
 
 
 @dataclass
@@ -162,8 +168,7 @@ class Processor:
         result = BatchResult()
         now = self.wall_clock()
         now_ms = int(now * 1000)
-        model = self.model()
-        stamp = _Stamp(model.model_id, model.spec.schema_hash(), wall_time(now))
+        stamp = _Stamp(self.model, now)
         works: dict[int, _PartitionWork] = {}
         for record in records:
             work = works.get(record.partition) or self._start(record.partition, now_ms, stamp, works, result)
@@ -325,17 +330,17 @@ class Processor:
         self, work: _PartitionWork, entry: Entry, assignment: Assignment, previous: int | None,
         as_of_ms: int, reason: str, source: Record | None, result: BatchResult, customer_id: str,
     ) -> None:  # fmt: skip
-        stamp = work.stamp
+        model_id, schema_hash, scored_at = work.stamp.fields
         body = segment_update(
             customer_id=customer_id,
             assignment=assignment,
             previous_segment=previous,
-            model_id=stamp.model_id,
-            schema_hash=stamp.schema_hash,
+            model_id=model_id,
+            schema_hash=schema_hash,
             event_time_ms=last_event_ms(entry.state),
             as_of_ms=as_of_ms,
             reason=reason,
-            scored_at=stamp.scored_at,
+            scored_at=scored_at,
             source=source,
         )
         result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), encode_json(body)))
