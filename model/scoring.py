@@ -41,7 +41,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 
 from model.fastpath import CompiledPreprocessor, compile_preprocessor
-from model.pipeline import to_frame
+from model.pipeline import MISSING_CATEGORY, to_frame
 from model.spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,19 @@ class SegmentModel:
     def centroids_scaled(self) -> np.ndarray:
         """Centroids (k x d) in the pipeline's transformed space (a copy: callers may not edit the model)."""
         return self._centroids.copy()
+
+    @property
+    def categories(self) -> dict[str, list[str]]:
+        """Every categorical column's values seen in training, as the encoder learned them (the form
+        offers them as choices; an unseen value is scored as none of them)."""
+        learned: dict[str, Any] = {}
+        for name, pipe, columns in getattr(self._preprocess[-1], "transformers_", ()):
+            if name == "categorical":
+                learned.update(zip(columns, pipe["onehot"].categories_, strict=True))
+        return {
+            name: [str(v) for v in learned.get(name, ()) if str(v) != MISSING_CATEGORY]
+            for name in self.spec.categorical
+        }
 
     @property
     def transformed_feature_names(self) -> list[str]:

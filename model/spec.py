@@ -60,6 +60,9 @@ class FeatureSpec:
     categorical: tuple[str, ...] = ()
     heavy_tailed: tuple[str, ...] = ()
     ranges: dict[str, FeatureRange] = field(default_factory=dict, compare=False, hash=False)
+    # For people only (names, the form, the report); they never change the model's input or hash.
+    labels: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    groups: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         names = self.numeric + self.categorical
@@ -75,6 +78,18 @@ class FeatureSpec:
     @property
     def feature_names(self) -> tuple[str, ...]:
         return self.numeric + self.categorical
+
+    def label(self, name: str) -> str:
+        """The readable name of a column: its ``label`` in the spec, else the column name."""
+        return self.labels.get(name) or name
+
+    def group_of(self, name: str) -> str:
+        """The group a column belongs to (related columns, e.g. a policy's count and amount), else
+        the column itself: names and explanations count a group once."""
+        for group, members in self.groups.items():
+            if name in members:
+                return group
+        return name
 
     def schema_hash(self) -> str:
         """sha256 over the columns, their kinds and transforms: changes when the model's input does."""
@@ -92,6 +107,8 @@ class FeatureSpec:
             categorical=tuple(c for c in self.categorical if c in columns),
             heavy_tailed=tuple(c for c in self.heavy_tailed if c in columns),
             ranges={k: v for k, v in self.ranges.items() if k in columns},
+            labels={k: v for k, v in self.labels.items() if k in columns},
+            groups={g: kept for g, m in self.groups.items() if (kept := tuple(c for c in m if c in columns))},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,6 +118,8 @@ class FeatureSpec:
             "categorical": list(self.categorical),
             "heavy_tailed": list(self.heavy_tailed),
             "ranges": {k: vars(v) for k, v in self.ranges.items()},
+            "labels": dict(self.labels),
+            "groups": {g: list(m) for g, m in self.groups.items()},
         }
 
     @classmethod
@@ -112,6 +131,8 @@ class FeatureSpec:
                 categorical=tuple(data.get("categorical", ())),
                 heavy_tailed=tuple(data.get("heavy_tailed", ())),
                 ranges={k: FeatureRange(**v) for k, v in data.get("ranges", {}).items()},
+                labels={str(k): str(v) for k, v in data.get("labels", {}).items()},
+                groups={str(g): tuple(m) for g, m in data.get("groups", {}).items()},
             )
         except KeyError as exc:
             raise ValueError(f"feature spec is missing {exc.args[0]!r}") from exc
