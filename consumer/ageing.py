@@ -24,6 +24,7 @@ from itertools import islice
 import numpy as np
 
 from consumer.state_store import Entry
+from model.attributes import TableColumns
 from model.changelog import entry_columns
 from model.feature_columns import features_as_of
 from model.features import last_event_ms
@@ -51,18 +52,20 @@ def age_partition(
     model: Scorer,
     checkpoint: bytes | None,
     ttl_ms: int = 0,
+    table: TableColumns | None = None,
 ) -> Aged:
     """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``.
 
     A stored customer the batch has changed is scored from its stale stored entry too (cheaper than
-    taking it out of every chunk) but only its pending entry can be returned.
+    taking it out of every chunk) but only its pending entry can be returned. ``table``: the model's
+    table columns (``model.features.table_columns``), read from each entry beside the aggregator's.
     """
     aged = Aged()
     live = {cid: entry.to_bytes() for cid, entry in pending.items() if last_event_ms(entry.state) >= 0}
     for ids, raws in _chunks(stored):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, superseded=pending)
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, superseded=pending)
     for ids, raws in _chunks(live):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, superseded={})
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, superseded={})
     aged.customers -= sum(map(stored.__contains__, pending))
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])
@@ -71,14 +74,14 @@ def age_partition(
 
 def _age_chunk(
     aged: Aged, ids: list[str], raws: list[bytes], at_ms: int, model: Scorer, checkpoint: bytes | None,
-    ttl_ms: int, superseded: Mapping[str, Entry],
+    ttl_ms: int, table: TableColumns | None, superseded: Mapping[str, Entry],
 ) -> None:  # fmt: skip
     """Score one chunk into ``aged``; rows of ``superseded`` customers are left out of its lists."""
     fields, tails = entry_columns(raws)
     aged.customers += len(ids)
     try:
         labels, distances, confidence = model.score_columns(
-            features_as_of(fields, tails, at_ms), len(ids), checkpoint
+            features_as_of(fields, tails, at_ms, table), len(ids), checkpoint
         )
     except Exception:  # a tick is not a record: log, leave these customers as they are, go on
         log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))

@@ -44,7 +44,6 @@ def run(args: argparse.Namespace) -> int:
         log.error("%s", problem)
         return 2
     from consumer.model_source import ModelSource
-    from model.features import EVENT_FEATURE_SPEC
 
     wrap = None
     if args.model == "river":
@@ -68,7 +67,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = ModelSource(
             args.model_dir,
-            expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(),
             wrap=wrap,
             on_reload=metrics.record_model_reload,
             model_key=key,

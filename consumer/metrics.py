@@ -67,6 +67,11 @@ class ScorerMetrics:
             "segmenter_events_dead_lettered", "Events written to the dead-letter topic.", registry=r
         )
         self.erasures = Counter("segmenter_erasures", "Customers deleted by erase events.", registry=r)
+        self.attributes_unknown = Counter(
+            "segmenter_attributes_unknown",
+            "Profile attributes that are neither a column of the model nor a demographic (ignored).",
+            registry=r,
+        )
         self.features_out_of_range = Counter(
             "segmenter_features_out_of_range",
             "Scored feature values outside the feature spec's declared range (scored anyway).",
@@ -240,9 +245,12 @@ class ScorerMetrics:
         self.events_dead_lettered.inc(dead_lettered)
         self.batch_size.observe(consumed)
 
-    def observe_admission(self, *, erasures: int, out_of_range: Mapping[str, int]) -> None:
-        """Count one batch's erasures and out-of-range feature values."""
+    def observe_admission(
+        self, *, erasures: int, out_of_range: Mapping[str, int], attributes_unknown: int = 0
+    ) -> None:
+        """Count one batch's erasures, out-of-range feature values and unknown profile attributes."""
         self.erasures.inc(erasures)
+        self.attributes_unknown.inc(attributes_unknown)
         for feature, count in out_of_range.items():
             self.features_out_of_range.labels(feature=feature).inc(count)
 

@@ -80,9 +80,12 @@ class ModelSource:
         self._clock = clock
         self._seen = _fingerprint(self.directory)
         self._changed_to: tuple | None = None  # files seen changed once, loaded if the next check agrees
-        self._expected_schema = expected_schema_hash
         # At start a broken artifact is fatal: there is nothing else to serve.
-        self._model = self._wrap(self._loader(self.directory, expected_schema_hash=expected_schema_hash))
+        loaded = self._loader(self.directory, expected_schema_hash=expected_schema_hash)
+        # A reload must keep the input the stored state was built for: the same source schema (a
+        # retrain may drop columns its data lacked, as the event model drops absent demographics).
+        self._expected_schema = expected_schema_hash or _source_schema(loaded)
+        self._model = self._wrap(loaded)
         self._next_check = clock() + check_interval_s
         self._on_reload("loaded", self._model.model_id)
 
@@ -116,3 +119,8 @@ class ModelSource:
         self._model = candidate
         self._on_reload("loaded", candidate.model_id)
         return True
+
+
+def _source_schema(model) -> str:
+    """The schema a model's training source declared (before unusable columns were dropped)."""
+    return model.manifest.get("source_schema_hash") or model.spec.schema_hash()

@@ -40,14 +40,25 @@ from consumer.ageing import age_partition
 from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
 from consumer.state_store import CLOCK_KEY, NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
+from model.attributes import TableColumns
 from model.changelog import encode_clock
 from model.clock import DAY_MS, PartitionClock
 from model.errors import InvalidEvent, shown
 from model.events import DEFAULT_MIN_EVENT_MS, decode_event
-from model.features import features, initialize, last_event_ms, update
+from model.features import (
+    DEMOGRAPHICS,
+    TIME_DEPENDENT,
+    features,
+    initialize,
+    last_event_ms,
+    table_columns,
+    update,
+)
 from model.scoring import Assignment, Scorer
 
 log = logging.getLogger(__name__)
+
+_UNKNOWN_LOGGED_MAX = 100  # distinct unknown attribute names named in the log (then only counted)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,7 @@ class BatchResult:
     ticks: int = 0  # ageing ticks run
     aged: list[tuple[int | None, int]] = field(default_factory=list)  # (from, to) of each ageing update
     expired: int = 0  # customers dropped by the state TTL
+    attributes_unknown: int = 0  # profile attributes neither a model column nor a demographic (ignored)
 
 
 @dataclass
@@ -124,6 +136,16 @@ class _Stamp:
         """``(model_id, schema_hash, scored_at)``."""
         model = self._model()
         return model.model_id, model.spec.schema_hash(), wall_time(self._now)
+
+    @functools.cached_property
+    def table(self) -> TableColumns | None:
+        """The model's table columns, which profile events update (``None``: an event-feature model)."""
+        return table_columns(self._model().spec)
+
+    @functools.cached_property
+    def ages(self) -> bool:
+        """Whether the model uses a feature that moves with the clock alone (else ticks re-score nothing)."""
+        return not TIME_DEPENDENT.isdisjoint(self._model().spec.feature_names)
 
 
 @dataclass
@@ -162,6 +184,7 @@ class Processor:
         self.allow_keyless = allow_keyless
         self.min_event_ms = min_event_ms
         self.clock = clock
+        self._unknown_logged: set[str] = set()
 
     def process(self, records: Sequence[Record]) -> BatchResult:
         """One batch (possibly empty: in wall-clock mode that still runs the ticks that are due)."""
@@ -244,7 +267,9 @@ class Processor:
             result.duplicates_by["event_id", record.partition] += 1
             return
         erased = event.type == "erase"
-        state = initialize() if erased else update(entry.state, event)
+        state = initialize() if erased else update(entry.state, event, work.stamp.table)
+        if event.attributes:
+            self._count_unknown(event.attributes, work.stamp.table, result)
         if self.clock.wall_clock:  # stream time is still kept (and exported); ticks follow the system clock
             clock, tick = work.clock._replace(stream_ms=max(work.clock.stream_ms, event.ts_ms)), None
         else:
@@ -265,6 +290,20 @@ class Processor:
         as_of = now_ms if self.clock.wall_clock else clock.stream_ms
         work.steps.append(_Step(customer_id, entry, as_of, record, erased))
 
+    def _count_unknown(self, attributes: dict, table: TableColumns | None, result: BatchResult) -> None:
+        """Count (and name once in the log) profile attributes that no column of the model uses."""
+        known = (*DEMOGRAPHICS, *(table.names if table else ()))
+        unknown = [name for name in attributes if name not in known]
+        result.attributes_unknown += len(unknown)
+        for name in unknown:
+            if name not in self._unknown_logged and len(self._unknown_logged) < _UNKNOWN_LOGGED_MAX:
+                self._unknown_logged.add(name)
+                log.warning(
+                    "profile attribute %s is neither a column of the model nor a demographic: ignored "
+                    "(counted in segmenter_attributes_unknown_total; each name is logged once)",
+                    shown(name),
+                )
+
     def _score_steps(self, work: _PartitionWork, result: BatchResult) -> None:
         """Score the steps since the last tick in one call; publish their updates in partition order."""
         steps, work.steps = work.steps, []
@@ -272,7 +311,7 @@ class Processor:
             return
         model = self.model()
         live = [step for step in steps if not step.erased]
-        rows = [features(step.entry.state, step.as_of_ms) for step in live]
+        rows = [features(step.entry.state, step.as_of_ms, work.stamp.table) for step in live]
         _count_out_of_range(rows, model.spec, result.out_of_range)
         started = time.perf_counter()
         assignments, checkpoint = _score_rows(model, rows, work.checkpoint) if live else ([], None)
@@ -311,11 +350,13 @@ class Processor:
     def _age(self, work: _PartitionWork, at_ms: int, record: Record | None, result: BatchResult) -> None:
         """A tick at boundary ``at_ms``: score what came before, then re-score the whole partition."""
         self._score_steps(work, result)
+        result.ticks += 1
+        if not work.stamp.ages and not self.clock.state_ttl_ms:
+            return  # a model of table columns alone: nothing it uses moves with the clock
         aged = age_partition(
             self.store.raw_entries(work.partition), work.entries, at_ms, self.model(), work.checkpoint,
-            self.clock.state_ttl_ms,
+            self.clock.state_ttl_ms, work.stamp.table,
         )  # fmt: skip
-        result.ticks += 1
         for customer_id, entry in aged.expired:
             result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), None))
             work.entries[customer_id] = Entry(initialize(), entry.last_offset)  # a tombstone at the end

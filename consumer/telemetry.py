@@ -95,7 +95,11 @@ class Telemetry:
         metrics.observe_batch(
             consumed=len(records), valid=result.valid, invalid=result.invalid, dead_lettered=dead
         )
-        metrics.observe_admission(erasures=result.erasures, out_of_range=result.out_of_range)
+        metrics.observe_admission(
+            erasures=result.erasures,
+            out_of_range=result.out_of_range,
+            attributes_unknown=result.attributes_unknown,
+        )
         segment_ids = [s.segment_id for s in result.scored]
         for segment in segment_ids:
             summary.segment_counts[segment] = summary.segment_counts.get(segment, 0) + 1

@@ -44,6 +44,8 @@ so ``pack_state`` is free and ``unpack_state`` only validates)::
     33  q    spend (integer cents, saturating)           86  gender, then country: each a length byte
     41  q    refunds (integer cents, saturating)             and that many bytes of UTF-8 (0: unknown)
     49  d    spend decayed to the last purchase ts
+    ...      then, only for a model with table columns, their values: the block that
+             ``model.attributes`` defines (version 1, layout fingerprint, one tagged cell per column)
 
 Partition clock, version 1 (``CLOCK_VERSION``; ``model.clock``: written in the same commit as the
 state it was computed with, so a restored partition resumes with its own stream time)::
@@ -88,6 +90,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from model.attributes import check_block
+
 __all__ = [
     "CENTS_MAX",
     "CHECKPOINT_VERSION",
@@ -122,6 +126,7 @@ __all__ = [
     "pack_texts",
     "ring_holds",
     "ring_push",
+    "split_tail",
     "state_tail",
     "unpack_state_fields",
     "unpack_texts",
@@ -239,8 +244,24 @@ def pack_state_fields(fields: tuple | list, tail: bytes) -> bytes:
 
 
 def state_tail(state: bytes) -> bytes:
-    """The text tail of a state record, to carry over unchanged into the next one."""
+    """The tail of a state record (texts and table-column block), to carry over unchanged."""
     return state[_STATE_FIXED.size :]
+
+
+def _texts_end(state: bytes) -> int:
+    """Where the two texts end: the table-column block, if any, starts there."""
+    pos = _STATE_FIXED.size
+    for _ in range(2):
+        if pos >= len(state):
+            return len(state) + 1
+        pos += 1 + state[pos]
+    return pos
+
+
+def split_tail(state: bytes) -> tuple[bytes, bytes]:
+    """``(texts, table-column block)`` of a state record; the block is ``b""`` when there is none."""
+    end = _texts_end(state)
+    return state[_STATE_FIXED.size : end], state[end:]
 
 
 def empty_state() -> bytes:
@@ -281,13 +302,11 @@ def check_state(data: bytes) -> bytes:
         raise ValueError(
             f"customer state record has unknown version {data[0]} (this code reads {STATE_VERSION})"
         )
-    pos = _STATE_FIXED.size
-    for _ in range(2):
-        if pos >= len(data):
-            raise ValueError(f"customer state record is truncated ({len(data)} bytes)")
-        pos += 1 + data[pos]
-    if pos != len(data):
-        raise ValueError(f"customer state record has {len(data)} bytes, its layout says {pos}")
+    pos = _texts_end(data)
+    if pos > len(data):
+        raise ValueError(f"customer state record is truncated ({len(data)} bytes)")
+    if pos < len(data):
+        check_block(data[pos:])  # the model's table columns (``model.attributes``)
     unpack_texts(data)  # UnicodeDecodeError is a ValueError
     _check_invariants(StateFields._make(_STATE_FIXED.unpack_from(data)))
     return data

@@ -17,10 +17,13 @@ An event is a JSON object::
 - ``purchase`` / ``refund``: ``amount`` required (0 <= amount <= 1e9); optional ``quantity`` (integer
   0..1e6), ``category`` and ``channel`` (strings of at most 64 characters).
 - ``visit``: optional ``category`` and ``channel``.
-- ``profile``: ``attributes`` object with any of ``age`` (integer 0..120), ``gender`` (string),
-  ``income`` (0 <= income <= 1e9) and ``country`` (string; two-letter codes are upper-cased).
-  Unknown attribute keys are ignored (profile systems carry many), but at least one known attribute
-  must be present, so that a misspelt key is reported instead of silently dropping the event's meaning.
+- ``profile``: a non-empty ``attributes`` object. The demographics the aggregator keeps are checked
+  here: ``age`` (integer 0..120), ``gender`` (string), ``income`` (0 <= income <= 1e9) and
+  ``country`` (string; two-letter codes are upper-cased). Every other attribute is passed on as it
+  came: it may be a column of a model trained from a customer table, which the scorer checks against
+  that model's spec (``model.attributes``); one that no column uses is ignored and counted
+  (``segmenter_attributes_unknown_total``) and its name logged once, because profile systems add
+  fields (a misspelt key shows up there instead of as a dead letter).
 - ``erase``: no other field; the customer's state is deleted (right to erasure) and later events
   start a new history.
 - ``null`` means absent. Unknown top-level keys are ignored (producers may add metadata), but a known
@@ -283,7 +286,9 @@ def _attributes(value: Any) -> dict[str, Any]:
         raise InvalidEvent("attributes", "is required on profile events", value, reason="missing_field")
     if not isinstance(value, Mapping):
         raise InvalidEvent("attributes", "must be an object", value, reason="wrong_type")
-    out: dict[str, Any] = {}
+    if not value:
+        raise InvalidEvent("attributes", "must hold at least one attribute", value)
+    out: dict[str, Any] = {k: v for k, v in value.items() if k not in _ATTRIBUTES}
     if value.get("age") is not None:
         out["age"] = _age(value["age"])
     if value.get("gender") is not None:
@@ -293,8 +298,6 @@ def _attributes(value: Any) -> dict[str, Any]:
     if value.get("country") is not None:
         country = _short_text("attributes.country", value["country"])
         out["country"] = country.upper() if len(country) == 2 else country
-    if not out:
-        raise InvalidEvent("attributes", f"must hold at least one of {', '.join(_ATTRIBUTES)}", value)
     return out
 
 

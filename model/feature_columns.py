@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.attributes import TableColumns
 from model.changelog import NO_AGE, NO_TIME, entry_columns, unpack_texts
 from model.features import (
     DAY_MS,
@@ -54,13 +55,18 @@ class CodedColumn:
         return np.array([*self.values, None], dtype=object)[self.codes]
 
 
-def entry_feature_columns(entries: list[bytes], now_ms: int) -> dict[str, np.ndarray | CodedColumn]:
-    """Every feature of ``EVENT_FEATURE_SPEC`` for current-layout changelog ``entries``, as of ``now_ms``."""
+def entry_feature_columns(
+    entries: list[bytes], now_ms: int, table: TableColumns | None = None
+) -> dict[str, np.ndarray | CodedColumn]:
+    """Every feature of ``EVENT_FEATURE_SPEC`` (and ``table``'s columns) for current-layout changelog
+    ``entries``, as of ``now_ms``."""
     fields, tails = entry_columns(entries)
-    return features_as_of(fields, tails, now_ms)
+    return features_as_of(fields, tails, now_ms, table)
 
 
-def features_as_of(fields: np.ndarray, tails: list[bytes], now_ms: int) -> dict:
+def features_as_of(
+    fields: np.ndarray, tails: list[bytes], now_ms: int, table: TableColumns | None = None
+) -> dict:
     """The feature columns of entries already split by :func:`model.changelog.entry_columns`."""
     last = fields["last_ms"]
     now = np.maximum(np.int64(now_ms), last)
@@ -87,8 +93,39 @@ def features_as_of(fields: np.ndarray, tails: list[bytes], now_ms: int) -> dict:
             "age": np.where(fields["age"] == NO_AGE, np.nan, fields["age"].astype(float)),
             "income": fields["income"].astype(float),
         }
+    if table is not None:
+        tails, blocks = _split(tails)
+        columns.update(_table_columns(table, blocks))
     columns.update(_text_columns(tails))
-    return {name: columns[name] for name in EVENT_FEATURE_SPEC.feature_names}
+    return {
+        name: columns[name] for name in (*EVENT_FEATURE_SPEC.feature_names, *(table.names if table else ()))
+    }
+
+
+def _split(tails: list[bytes]) -> tuple[list[bytes], list[bytes]]:
+    """Each tail cut into its two texts and its table-column block."""
+    texts, blocks = [], []
+    for tail in tails:
+        end = 2 + tail[0]
+        end += tail[end - 1]
+        texts.append(tail[:end])
+        blocks.append(tail[end:])
+    return texts, blocks
+
+
+def _table_columns(table: TableColumns, blocks: list[bytes]) -> dict[str, np.ndarray | CodedColumn]:
+    """The table columns of every block: numbers as float arrays, text as coded columns."""
+    rows = [table.values(block) for block in blocks]
+    out: dict[str, np.ndarray | CodedColumn] = {}
+    for name in table.names:
+        values = [row[name] for row in rows]
+        if name in table.numeric:
+            out[name] = np.array([np.nan if v is None else v for v in values], dtype=float)
+            continue
+        categories = sorted({v for v in values if v is not None})
+        lookup = {v: i for i, v in enumerate(categories)}
+        out[name] = CodedColumn(np.array([lookup.get(v, -1) for v in values], dtype=np.int64), categories)
+    return out
 
 
 def _refund_share(spend_cents: np.ndarray, refund_cents: np.ndarray) -> np.ndarray:

@@ -14,9 +14,13 @@ event instead, CDNOW's recency was always 0 and nobody ever lapsed.)
 Order does not matter (except for ``erase``, which empties the state): every field is a sum, count,
 min, max or bitwise or, so any order of the same events gives the same state (the decayed spend only
 up to float rounding, about 1e-15 relative). The latest demographics are chosen by (ts, crc32 of
-event_id), so they too ignore arrival order. A profile event is a snapshot: attributes it leaves out
-become unknown. The aggregator does not remember event ids: the stream drops re-sent events before
-they reach it (``consumer/state_store.py`` keeps a ring of recent event ids beside the applied offset).
+event_id), so they too ignore arrival order. A profile event that carries any of them is a snapshot of
+the four: those it leaves out become unknown (one that carries none leaves them as they were). A
+model trained from a customer table has further columns, which profile events carry one by one
+(``model.attributes``: the latest value per column wins) and which :func:`update` and
+:func:`features` handle when given the model's :func:`table_columns`. The aggregator does not
+remember event ids: the stream drops re-sent events before they reach it
+(``consumer/state_store.py`` keeps a ring of recent event ids beside the applied offset).
 
 The state is compact because the stream keeps millions of them: an immutable ``bytes`` record (about
 90 bytes) that is also its own versioned changelog value, so ``pack_state`` is free and
@@ -44,6 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from model.attributes import TableColumns
 from model.changelog import (
     CENTS_MAX,
     COUNT_MAX,
@@ -54,6 +59,7 @@ from model.changelog import (
     empty_state,
     pack_state_fields,
     pack_texts,
+    split_tail,
     state_tail,
     unpack_state_fields,
     unpack_texts,
@@ -71,6 +77,7 @@ __all__ = [
     "last_event_ms",
     "pack_state",
     "snapshot_features",
+    "table_columns",
     "unpack_state",
     "update",
 ]
@@ -113,6 +120,17 @@ EVENT_FEATURE_SPEC = FeatureSpec(
 )
 
 
+DEMOGRAPHICS = ("age", "gender", "income", "country")  # the profile attributes the aggregator keeps
+TIME_DEPENDENT = frozenset({"recency_days", "tenure_days", "purchase_rate", "decayed_spend"})
+"""Features that change with the clock alone: a model using none of them has nothing to age."""
+
+
+def table_columns(spec: FeatureSpec) -> TableColumns | None:
+    """The columns of ``spec`` that profile events carry (``model.attributes``): every column the
+    aggregator does not compute; ``None`` for a spec of aggregator features only (the event model)."""
+    return TableColumns.from_spec(spec, computed=EVENT_FEATURE_SPEC.feature_names)
+
+
 _EMPTY = empty_state()
 
 
@@ -146,8 +164,12 @@ _INCOME, _PROFILE_MS, _PROFILE_RANK, _AGE = (
 )
 
 
-def update(state: CustomerState, event: Event) -> CustomerState:
-    """The state after ``event`` (a new record; the argument is left unchanged)."""
+def update(state: CustomerState, event: Event, table: TableColumns | None = None) -> CustomerState:
+    """The state after ``event`` (a new record; the argument is left unchanged).
+
+    ``table``: the model's table columns (:func:`table_columns`), which profile events update; a bad
+    value for one of them raises ``InvalidEvent`` and nothing changes.
+    """
     f = list(unpack_state_fields(state))
     t = event.ts_ms
     f[_FIRST] = t if f[_FIRST] == NO_TIME else min(f[_FIRST], t)
@@ -161,9 +183,17 @@ def update(state: CustomerState, event: Event) -> CustomerState:
     elif kind == "visit":
         f[_VISITS] = min(f[_VISITS] + 1, COUNT_MAX)
     elif kind == "profile":
+        attributes = event.attributes or {}
+        texts, block = split_tail(state)
+        if table is not None:
+            block = table.merge(block, t, attributes)
         rank = zlib.crc32(event.event_id.encode("utf-8"))
-        if (t, rank) > (f[_PROFILE_MS], f[_PROFILE_RANK]):
-            tail = _set_profile(f, t, rank, event.attributes or {})
+        if any(name in attributes for name in DEMOGRAPHICS) and (t, rank) > (
+            f[_PROFILE_MS],
+            f[_PROFILE_RANK],
+        ):
+            texts = _set_profile(f, t, rank, attributes)
+        tail = texts + block
     elif kind == "erase":
         return initialize()
     return pack_state_fields(f, tail)
@@ -200,15 +230,18 @@ def _cents(amount: float | None) -> int:
     return round((amount or 0.0) * 100)
 
 
-def features(state: CustomerState, now_ms: int) -> dict[str, float | str | None]:
-    """The feature row (keys == ``EVENT_FEATURE_SPEC.feature_names``; ``None`` = unknown) at ``now_ms``."""
+def features(
+    state: CustomerState, now_ms: int, table: TableColumns | None = None
+) -> dict[str, float | str | None]:
+    """The feature row at ``now_ms``: ``EVENT_FEATURE_SPEC.feature_names``, then ``table``'s columns
+    (``None`` = unknown)."""
     f = StateFields._make(unpack_state_fields(state))
     now = max(now_ms, f.last_ms)
     bought = f.purchases > 0
     spend = f.spend_cents / 100
     tenure = (now - f.first_ms) / DAY_MS if f.first_ms != NO_TIME else 0.0
     gender, country = unpack_texts(state)
-    return {
+    row = {
         "recency_days": (now - f.last_purchase_ms) / DAY_MS if bought else None,
         "frequency": float(f.purchases),
         "monetary_total": spend,
@@ -224,6 +257,9 @@ def features(state: CustomerState, now_ms: int) -> dict[str, float | str | None]
         "gender": gender,
         "country": country,
     }
+    if table is not None:
+        row.update(table.values(split_tail(state)[1]))
+    return row
 
 
 def _refund_share(spend_cents: int, refund_cents: int) -> float:

@@ -138,9 +138,9 @@ def test_deep_nesting_inside_an_object_is_a_dead_letter_at_any_depth(model_sourc
     for depth in (*range(800, 1001, 25), 3000, 20_000):
         nested = '{"x":' * depth + "1" + "}" * depth
         head = f'{{"event_id": "p{depth}", "customer_id": "c1", "type": "profile", "ts": 1700000000000, '
-        value = (head + f'"attributes": {nested}}}').encode()
+        value = (head + f'"attributes": {{"age": {nested}}}}}').encode()  # a checked attribute
         pairs.append((b"c1", value))
-        pairs.append((b"c1", value.replace(b'"attributes": {', b'"attributes": [', 1)))
+        pairs.append((b"c1", value.replace(b'"attributes": {"age": ', b'"attributes": [', 1)))
     pairs.append((b"c2", _purchase("c2", "ok")))
     result = _processor(model_source).process(as_records(pairs))
     assert result.valid == 1
@@ -158,10 +158,10 @@ def test_an_unexpected_error_in_one_record_is_a_dead_letter_and_the_batch_goes_o
 
     real_update = processor_module.update
 
-    def update_failing_for_c1(state, event):
+    def update_failing_for_c1(state, event, table=None):
         if event.customer_id == "c1":
             raise KeyError("a bug one record triggers")
-        return real_update(state, event)
+        return real_update(state, event, table)
 
     monkeypatch.setattr(processor_module, "update", update_failing_for_c1)
     pairs = [(b"c1", _purchase("c1", "a")), (b"c2", _purchase("c2", "b"))]
