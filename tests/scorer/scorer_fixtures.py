@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -15,10 +16,11 @@ from consumer.state_store import StateStore
 from model.events import encode_event
 from model.features import EVENT_FEATURE_SPEC
 from model.synthetic import synthetic_events
-from training.sources import from_events
+from training.sources import from_events, load_table
 from training.train import TrainOptions, train
 
 N_CUSTOMERS = 150
+EXAMPLES = Path(__file__).resolve().parents[2] / "training" / "examples"
 
 
 @pytest.fixture(scope="session")
@@ -27,6 +29,15 @@ def model_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("model")
     data = from_events(synthetic_events(2000, seed=11), "synthetic:2000")
     train(data, out, TrainOptions(k_max=5, stability_rounds=2, report=False, compare_sample=2000))
+    return out
+
+
+@pytest.fixture(scope="session")
+def table_model_dir(tmp_path_factory):
+    """A model trained from the README's customer table (4 numeric, 2 categorical columns)."""
+    out = tmp_path_factory.mktemp("table-model")
+    data = load_table(EXAMPLES / "customers.csv", EXAMPLES / "customers.spec.json", 0.2, seed=0)
+    train(data, out, TrainOptions(k_max=4, stability_rounds=2, report=False))
     return out
 
 

@@ -8,12 +8,11 @@ A spec may mix table columns with the aggregator's features (here ``frequency`` 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from scorer_fixtures import as_records, changelog_records, reference_outputs, updates_by_customer
+from scorer_fixtures import EXAMPLES, as_records, changelog_records, reference_outputs, updates_by_customer
 
 from consumer.model_source import ModelSource
 from consumer.outputs import DLQ_ERROR, DLQ_REASON
@@ -24,17 +23,13 @@ from model.features import DAY_MS, features, table_columns
 from training.sources import load_table
 from training.train import TrainOptions, train
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "training" / "examples"
 T0 = 1_700_000_000_000  # 2023-11-14
 
 
 @pytest.fixture(scope="module")
-def table_model(tmp_path_factory):
+def table_model(table_model_dir):
     """The README's table example (4 numeric, 2 categorical columns: all of them table columns)."""
-    out = tmp_path_factory.mktemp("table-model")
-    data = load_table(EXAMPLES / "customers.csv", EXAMPLES / "customers.spec.json", 0.2, seed=0)
-    train(data, out, TrainOptions(k_max=4, stability_rounds=2, report=False))
-    return ModelSource(out)
+    return ModelSource(table_model_dir)
 
 
 @pytest.fixture(scope="module")
