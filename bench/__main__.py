@@ -26,7 +26,13 @@ from bench.latency import latency
 from bench.naive import naive_rate
 from bench.quix_peer import quix_rate
 from bench.scorer_rate import scorer_rate
-from bench.state_bench import memory_per_customer, restore_rate, sample_entries, write_changelog
+from bench.state_bench import (
+    memory_per_customer,
+    restore_rate,
+    sample_entries,
+    table_sample_entries,
+    write_changelog,
+)
 from bench.tick_bench import cdnow_replay, tick_rate
 from bench.workload import broker, event_pairs, produce, train_model, unique
 from consumer.backends import ClientConfig
@@ -76,6 +82,7 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
         step(r, f"latency/{client}", lambda c=client: latency(config, c, model_dir, rate, seconds))
     samples = sample_entries(pairs)
     step(r, "memory", lambda: memory_per_customer(samples, args.customers))
+    step(r, "memory/table", lambda: memory_per_customer(table_sample_entries(), args.customers))
     changelog = write_changelog(config, samples, args.customers)
     for client in CLIENTS:
         step(r, f"restore/{client}", lambda c=client: restore_rate(config, c, changelog))
@@ -159,6 +166,15 @@ def table(r: dict, args: argparse.Namespace) -> list[Row]:
         )
     mem = r["memory"]["bytes_per_customer"]
     rows.append((f"memory per customer at {args.customers:,}", f"{mem:.0f} B", "<= 250 B", mem <= 250))
+    mem = r["memory/table"]["bytes_per_customer"]
+    rows.append(
+        (
+            f"memory per customer, 12-column table model, at {args.customers:,}",
+            f"{mem:.0f} B",
+            "<= 400 B",
+            mem <= 400,
+        )
+    )
     for client in CLIENTS:
         rate = r[f"restore/{client}"]["per_s"]
         rows.append(

@@ -10,6 +10,7 @@ a fresh store with each client's backend, exactly as the scorer does when partit
 
 from __future__ import annotations
 
+import random
 import time
 import tracemalloc
 import zlib
@@ -17,8 +18,9 @@ import zlib
 from bench.workload import produce, unique
 from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
 from consumer.state_store import Entry, StateStore
-from model.events import decode_event
-from model.features import aggregate_history
+from model.events import Event, decode_event
+from model.features import aggregate_history, initialize, table_columns, update
+from model.spec import FeatureSpec
 
 PARTITIONS = 3
 
@@ -29,6 +31,31 @@ def sample_entries(pairs, limit: int = 20_000) -> list[bytes]:
     return [Entry(state, last_offset=1_000_000, last_segment=2).to_bytes() for state in states.values()][
         :limit
     ]
+
+
+TABLE_SPEC = FeatureSpec(  # a 12-column customer table, none of them computed by the aggregator
+    "member_id",
+    numeric=("household_size", "tenure_months", "orders_12m", "spend_12m", "days_since_last_order",
+             "returns_12m", "visits_30d", "children", "credit_limit"),
+    categorical=("region", "channel", "plan"),
+)  # fmt: skip
+
+
+def table_sample_entries(limit: int = 2_000) -> list[bytes]:
+    """Entries of customers whose profile events set all 12 columns of ``TABLE_SPEC`` (and a purchase)."""
+    table = table_columns(TABLE_SPEC)
+    rng = random.Random(7)
+    entries = []
+    for i in range(limit):
+        values = {name: float(rng.randint(0, 5000)) for name in TABLE_SPEC.numeric}
+        values["region"] = rng.choice(["north", "south", "east", "west"])
+        values["channel"] = rng.choice(["store", "online", "mixed"])
+        values["plan"] = rng.choice(["basic", "plus"])
+        ts = 1_700_000_000_000 + i
+        state = update(initialize(), Event(f"p{i}", f"m{i}", "profile", ts, attributes=values), table)
+        state = update(state, Event(f"b{i}", f"m{i}", "purchase", ts, amount=12.5), table)
+        entries.append(Entry(state, last_offset=1_000_000, last_segment=2).to_bytes())
+    return entries
 
 
 def _customers(samples: list[bytes], count: int):
