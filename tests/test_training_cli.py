@@ -318,6 +318,22 @@ def test_no_rows_says_0_rows(tmp_path, caplog, kind):
     assert "entirely missing" not in caplog.text, caplog.text
 
 
+# --- the feature spec: strict keys, declared ranges ----------------------------------------------
+
+
+def test_a_misspelled_spec_key_exits_2_naming_it_and_the_right_one(tmp_path):
+    write_table(tmp_path / "t.csv", 60)
+    spec = tmp_path / "t.spec.json"
+    spec.write_text(
+        json.dumps({"id_column": "member", "numeric": ["visits", "fees"], "categoricals": ["plan"]})
+    )
+    done = segmenter(*table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), *FAST)
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert f'{spec}: feature spec: unknown key "categoricals" (did you mean "categorical"?)' in line, line
+    assert not (tmp_path / "m").exists()
+
+
 # --- 3. Ctrl-C and tracebacks -------------------------------------------------------------------
 
 
