@@ -3,7 +3,9 @@
 A spec names the id column, the numeric and categorical feature columns, which numeric columns are
 heavy-tailed (money and counts: log-transformed before scaling), and optional units and sensible
 ranges that the web form shows. Its ``schema_hash`` is stored in every artifact, so a model is never
-fed features it was not trained on.
+fed features it was not trained on. A spec file is JSON and is read strictly: an unknown key, a wrong
+type or columns that contradict each other is an error (``model.spec_checks``; its JSON Schema is
+``model/feature_spec.schema.json``).
 
 >>> spec = FeatureSpec(id_column="customer_id", numeric=("spend",), categorical=("country",),
 ...                    heavy_tailed=("spend",))
@@ -28,6 +30,8 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from model.spec_checks import check_columns, parse_fields
 
 
 def number_or_nan(value: Any) -> float:
@@ -65,15 +69,7 @@ class FeatureSpec:
     groups: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        names = self.numeric + self.categorical
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        if duplicated:
-            raise ValueError(f"feature spec lists {duplicated} more than once")
-        if not names:
-            raise ValueError("feature spec declares no feature columns")
-        stray = sorted(set(self.heavy_tailed) - set(self.numeric))
-        if stray:
-            raise ValueError(f"heavy_tailed names {stray}, which are not numeric features")
+        check_columns(self)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -124,15 +120,8 @@ class FeatureSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
-        try:
-            return cls(
-                id_column=str(data["id_column"]),
-                numeric=tuple(data.get("numeric", ())),
-                categorical=tuple(data.get("categorical", ())),
-                heavy_tailed=tuple(data.get("heavy_tailed", ())),
-                ranges={k: FeatureRange(**v) for k, v in data.get("ranges", {}).items()},
-                labels={str(k): str(v) for k, v in data.get("labels", {}).items()},
-                groups={str(g): tuple(m) for g, m in data.get("groups", {}).items()},
-            )
-        except KeyError as exc:
-            raise ValueError(f"feature spec is missing {exc.args[0]!r}") from exc
+        """The spec a JSON object declares; ``ValueError`` naming the key for an unknown key (with the
+        closest valid one), a wrong type, or columns that do not agree (``model.spec_checks``)."""
+        fields = parse_fields(data)
+        ranges = {column: FeatureRange(**bounds) for column, bounds in fields.pop("ranges").items()}
+        return cls(**fields, ranges=ranges)

@@ -318,6 +318,58 @@ def test_no_rows_says_0_rows(tmp_path, caplog, kind):
     assert "entirely missing" not in caplog.text, caplog.text
 
 
+# --- the feature spec: strict keys, declared ranges ----------------------------------------------
+
+
+def test_a_misspelled_spec_key_exits_2_naming_it_and_the_right_one(tmp_path):
+    write_table(tmp_path / "t.csv", 60)
+    spec = tmp_path / "t.spec.json"
+    spec.write_text(
+        json.dumps({"id_column": "member", "numeric": ["visits", "fees"], "categoricals": ["plan"]})
+    )
+    done = segmenter(*table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), *FAST)
+    assert done.returncode == 2
+    line = error_line(done.stderr)
+    assert f'{spec}: feature spec: unknown key "categoricals" (did you mean "categorical"?)' in line, line
+    assert not (tmp_path / "m").exists()
+
+
+def test_values_outside_the_declared_ranges_are_kept_and_counted_in_warning_summary_manifest_report(
+    tmp_path, capsys, caplog
+):
+    write_table(tmp_path / "t.csv", 60)
+    table = pd.read_csv(tmp_path / "t.csv")
+    ranges = {"fees": {"unit": "EUR", "minimum": 0, "maximum": 100}, "visits": {"minimum": 3, "maximum": 50}}
+    spec = {"id_column": "member", "numeric": ["visits", "fees"], "categorical": ["plan"], "ranges": ranges}
+    (tmp_path / "t.spec.json").write_text(json.dumps(spec))
+    above, below = int((table["fees"] > 100).sum()), int((table["visits"] < 3).sum())
+    assert above > 0, "the table must leave the range for this test to mean anything"
+    assert below > 0, "the table must leave the range for this test to mean anything"
+    out = tmp_path / "m"
+    with caplog.at_level(logging.WARNING):
+        assert main(["train", *table_args(tmp_path / "t.csv"), "--out", str(out), "--k-max", "2"]) == 0
+    low, high = table["fees"].min(), table["fees"].max()
+    fees = f"fees: {above} above the maximum 100 (observed {low:,.6g} .. {high:,.6g})"
+    visits = f"visits: {below} below the minimum 3 (observed {table['visits'].min():,.6g} .."
+    warning = next(
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "ranges" in r.getMessage()
+    )
+    assert fees in warning, warning
+    assert visits in warning, warning
+    assert "widen the range in the spec or fix the data" in warning
+    printed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("ranges"))
+    assert fees in printed, printed
+    assert visits in printed, printed
+    recorded = json.loads((out / MANIFEST_FILE).read_text())["data"]["out_of_range"]
+    assert recorded["fees"] == {"below_minimum": 0, "above_maximum": above, "minimum": 0, "maximum": 100,
+                                "observed_min": low, "observed_max": high}  # fmt: skip
+    assert (recorded["visits"]["below_minimum"], recorded["visits"]["above_maximum"]) == (below, 0)
+    report = (out / "report.html").read_text()
+    assert "Declared ranges" in report
+    assert "above_maximum" in report
+    assert "widen the range in the spec or fix the data" in report
+
+
 # --- 3. Ctrl-C and tracebacks -------------------------------------------------------------------
 
 

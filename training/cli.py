@@ -233,6 +233,15 @@ def _dropped(dropped: dict[str, str]) -> str:
     return ", ".join(f"{name} ({why.split(' in the ')[0]})" for name, why in dropped.items()) or "none"
 
 
+def _out_of_range(data: dict) -> list[str]:
+    from training.range_check import describe
+
+    outside = data.get("out_of_range")
+    if not outside:
+        return []
+    return [f"ranges     outside the spec (kept; the form and API reject them): {describe(outside)}"]
+
+
 def _data(data: dict) -> list[str]:
     line = f"data       {data.get('source')}: {data.get('customers')} customers"
     if "rows" not in data:
@@ -278,6 +287,7 @@ def format_summary(summary: dict) -> str:
         f"on {stability['n_points']} points",
         f"dropped    {_dropped(summary['dropped_features'])}",
         f"imputed    {_imputed(summary.get('imputed', {}))}",
+        *_out_of_range(summary["data"]),
         "",
         f"{'seg':>3}  {'name':<34} {counted:>9} {'share':>7} {'held-out':>8}",
     ]

@@ -18,6 +18,7 @@ import pandas as pd
 
 from model.spec import FeatureSpec
 from training import plots
+from training.range_check import ADVICE
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +87,16 @@ def _profiles_table(profiles: list[dict], spec: FeatureSpec) -> str:
     return _table(rows)
 
 
+def _ranges_section(r: ReportInputs) -> str:
+    """Training values outside the spec's declared ranges, per column (``training.range_check``)."""
+    outside = r.summary.get("data", {}).get("out_of_range") or {}
+    if not outside:
+        said = "Every value lies inside its declared range." if r.spec.ranges else "No ranges declared."
+        return _section("Declared ranges", _note(said))
+    rows = [{"feature": name} | counts for name, counts in outside.items()]
+    return _section("Declared ranges", _note(f"Values outside the spec's ranges: {ADVICE}."), _table(rows))
+
+
 def _body(r: ReportInputs) -> list[str]:
     names = [p["name"] for p in r.profiles]
     dropped = [{"feature": k, "why dropped": v} for k, v in r.dropped.items()]
@@ -115,6 +126,7 @@ def _body(r: ReportInputs) -> list[str]:
             "<h3>Correlations</h3>",
             _img(plots.correlation_png(r.frame, r.spec), "correlations") if len(r.spec.numeric) > 1 else "",
         ),
+        _ranges_section(r),
         _section(
             "Choosing k",
             _note(

@@ -45,6 +45,7 @@ __all__ = [
     "load_events_file",
     "load_table",
     "random_holdout",
+    "read_spec",
 ]
 
 
@@ -199,16 +200,26 @@ def _delimiter(header: str, columns: list[str]) -> str:
     return max(DELIMITERS, key=lambda sep: (found(sep), sep == ","))
 
 
+def read_spec(path: str | Path) -> FeatureSpec:
+    """The FeatureSpec in a JSON file, read strictly; ``ValueError`` naming the file and the problem
+    (not JSON, an unknown key with the closest valid one, a wrong type, contradicting columns)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"feature spec {path} is not JSON: {exc}") from exc
+    try:
+        return FeatureSpec.from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
 def load_table(csv_path: str | Path, spec_path: str | Path, holdout_share: float, seed: int) -> TrainingData:
-    """A customer table (one row per customer) declared by a FeatureSpec JSON file.
+    """A customer table (one row per customer) declared by a FeatureSpec JSON file (:func:`read_spec`).
 
     The delimiter (comma, semicolon, tab or ``|``) is the one that splits the header line into the
     most declared columns. Raises ``ValueError`` naming the file: empty, 0 rows, columns missing.
     """
-    try:
-        spec = FeatureSpec.from_dict(json.loads(Path(spec_path).read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, TypeError, ValueError) as exc:
-        raise ValueError(f"feature spec {spec_path} is invalid: {exc}") from exc
+    spec = read_spec(spec_path)
     dtypes = {spec.id_column: str} | {name: str for name in spec.categorical}
     declared = [spec.id_column, *spec.feature_names]
     header = _header(Path(csv_path))

@@ -22,7 +22,8 @@ that fails raises ``HoldoutCheckError`` and writes nothing. With ``TrainOptions(
 existing artifact in ``out`` is replaced only by the same model (same ``model_sha256``). Missing
 values of the features kept are imputed (numeric: the training median; categorical: the category
 ``'missing'``), and the counts per column are in the summary, the manifest (``imputed``) and the
-report.
+report. Values outside the spec's declared ranges are kept as they are and counted per column, with a
+warning (``training.range_check``; manifest ``data.out_of_range``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from model.signing import ModelKey
 from training import selection
 from training.plots import projection
 from training.profiles import segment_profiles
+from training.range_check import ADVICE, describe, out_of_range
 from training.report import ReportInputs, write_report
 from training.sources import TrainingData, customer_ids
 from training.stream_reference import stream_reference
@@ -245,6 +247,9 @@ def train(
     out, steps = Path(out), _Steps()
     held = customer_ids(data.frame).isin(list(data.holdout_ids))
     _check_size(data, int((~held).sum()), options)
+    outside = out_of_range(data.frame, data.spec)
+    if outside:
+        logger.warning("values outside the spec's ranges: %s; %s", describe(outside), ADVICE)
     spec, dropped = usable_spec(data.spec, data.frame[~held])
     raw = to_frame(data.frame[~held], spec)
     imputed = _imputed(raw, spec)
@@ -275,7 +280,7 @@ def train(
             metrics=fitted.metrics, segment_distribution=_shares(fitted.labels, k),
             feature_baselines=_baselines(raw, spec), source_spec=data.spec.to_dict(),
             source_schema_hash=data.spec.schema_hash(), dropped_features=dropped,
-            data=data.description | _training_counts(raw), holdout=holdout,
+            data=data.description | _training_counts(raw) | {"out_of_range": outside}, holdout=holdout,
             k_selection=fitted.selection.table, k_choice=k_choice, algorithm_comparison=comparison,
             stability=stability,
             training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
