@@ -77,6 +77,8 @@ def served(model: SegmentModel, manifest_path: str | os.PathLike = MANIFEST_FILE
     """The fields of ``model``; :class:`SchemaMismatchError` when its manifest contradicts itself."""
     events = takes_events(model.spec)
     spec = _source_spec(model, manifest_path, EVENT_FEATURE_SPEC if events else model.spec)
+    if events and spec == EVENT_FEATURE_SPEC:  # same columns: units and help as the feature code says
+        spec = EVENT_FEATURE_SPEC
     clash = sorted(RESERVED_NAMES & {spec.id_column, *spec.feature_names})
     if clash:
         raise SchemaMismatchError(
