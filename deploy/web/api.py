@@ -1,15 +1,16 @@
 """The JSON API, ``/api/v1``: score one customer or a batch, list the segments, the OpenAPI document.
 
-``POST /api/v1/score`` takes ``{"recency_days": 12, "frequency": 4, ...}`` (one customer) or
-``{"customers": [{...}, {...}]}`` (a batch, scored in one vectorised call). A batch is all or
+``POST /api/v1/score`` takes one customer's fields, ``{"recency_days": 12, "frequency": 4, ...}`` for
+an event model or the table's columns, ``{"age": 31, "channel": "online", ...}``, for a table model;
+or ``{"customers": [{...}, {...}]}`` (a batch, scored in one vectorised call). A batch is all or
 nothing: any invalid customer makes the whole request a 400 listing every bad field by its path
-(``customers[3].frequency``). See ``openapi.yaml`` for the full contract.
+(``customers[3].frequency``). ``/api/v1/openapi.yaml`` is the full contract, with the served model's
+own columns (``deploy.web.openapi``).
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -18,9 +19,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from deploy.web.errors import error_response
 from deploy.web.fields import FieldError
 
-__all__ = ["OPENAPI_FILE", "api"]
+__all__ = ["api"]
 
-OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
 MAX_REPORTED_ERRORS = 100
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -111,8 +111,9 @@ def segments():
     service = _parts()["service"]
     model = service.model
     fields = [
-        {"name": f.name, "kind": f.kind, "unit": f.unit, "minimum": f.minimum, "maximum": f.maximum,
-         "used": f.used, "nullable": f.nullable, "help": f.help}
+        {"name": f.name, "label": f.label, "kind": f.kind, "unit": f.unit, "minimum": f.minimum,
+         "maximum": f.maximum, "used": f.used, "nullable": f.nullable, "help": f.help,
+         "choices": list(f.choices)}
         for f in service.fields.values()
     ]  # fmt: skip
     return jsonify(
@@ -130,4 +131,4 @@ def segments():
 
 @api.get("/openapi.yaml")
 def openapi():
-    return Response(OPENAPI_FILE.read_text(encoding="utf-8"), mimetype="application/yaml")
+    return Response(_parts()["openapi"], mimetype="application/yaml")

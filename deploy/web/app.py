@@ -1,6 +1,7 @@
 """The app factory: one Flask app over one model directory (the web app's composition root).
 
-``create_app(model_dir)`` loads and verifies the artifact, builds the form from the feature spec and
+``create_app(model_dir)`` loads and verifies the artifact, builds the form from the spec the model
+was trained from (any model: event features or a customer table's columns, ``deploy.web.schema``) and
 registers the blueprints: the pages (:mod:`deploy.web.views`), the JSON API (:mod:`deploy.web.api`)
 and operations (:mod:`deploy.web.ops`). Bootstrap is served from the installed Bootstrap-Flask
 package, never from a CDN. CSRF protects every form; the JSON API is exempt (it takes no cookies).
@@ -33,6 +34,7 @@ from deploy.cli import configure_logging
 from deploy.web.errors import error_response
 from deploy.web.forms import build_form_class
 from deploy.web.metrics import WebMetrics
+from deploy.web.openapi import openapi_document
 from deploy.web.service import SegmentService
 from model.signing import ModelKey, resolve_model_key
 
@@ -88,6 +90,7 @@ def create_app(
         "metrics": metrics,
         "form_class": build_form_class(service.fields, service.date_fields),
         "model_dir": Path(model_dir),
+        "openapi": openapi_document(service),
     }
     Bootstrap5(app)
     csrf = CSRFProtect(app)

@@ -1,35 +1,45 @@
 """The fields a person or a client enters: FEATURES of one customer, checked against the feature spec.
 
-The form and the API take the same thing the stream hands to ``model.score``: one feature row
-(recency in days, number of purchases, amount spent, ...), not events. Every field of the FULL event
-feature spec is listed, so the form can show all of them; the ones the model dropped in training are
-accepted as optional and ignored when scoring (the page says so).
+The form and the API take the same thing the model scores: one feature row. For an event model that
+is what the stream computes from events (recency in days, number of purchases, amount spent, ...),
+not events; for a table model, the columns of the training table. Every column of the spec the model
+was trained from is listed (``deploy.web.schema``), so the form can show all of them; the ones the
+model dropped in training are accepted as optional and ignored when scoring (the page says so).
 
 Rules, shared by the form and the API:
 
-- a feature the model uses must be given; ``null`` (API) means "unknown" and is allowed only where the
-  stream itself can say unknown (the features a customer with no events has as ``None``: recency
-  before a first purchase, demographics before a profile), and the model imputes it as in the stream;
+- a feature the model uses must be given; ``null`` (API) means "unknown" and is allowed only for the
+  ``nullable`` columns (``deploy.web.schema`` says which), and the model imputes it as in training;
 - numbers must be finite and inside the spec's range; text at most :data:`MAX_TEXT` characters;
+- a categorical column the model uses takes only the values seen in training (an unseen one would be
+  scored as none of them without a word): the error lists the allowed values;
 - unknown field names are errors (a typo must not silently become "unknown").
 
->>> from model.features import EVENT_FEATURE_SPEC
->>> fields = customer_fields(EVENT_FEATURE_SPEC, used={"frequency", "recency_days"})
->>> row, errors = validate_customer({"frequency": -1, "recency_days": None, "colour": "red"}, fields)
->>> [(e.field, e.problem) for e in errors]
-[('frequency', 'must be >= 0 purchases'), ('colour', 'is not a customer feature')]
->>> validate_customer({"frequency": 3, "recency_days": None}, fields)[0]["recency_days"] is None
+>>> from model.spec import FeatureRange, FeatureSpec
+>>> spec = FeatureSpec("member_id", numeric=("orders", "age"), categorical=("channel",),
+...                    ranges={"orders": FeatureRange("orders", 0, 500)},
+...                    labels={"orders": "Orders in the last 12 months"})
+>>> fields = customer_fields(spec, used={"orders", "channel"}, nullable={"age", "channel"},
+...                          categories={"channel": ["online", "store"]})
+>>> fields["orders"].label, fields["age"].label, fields["channel"].choices
+('Orders in the last 12 months', 'age', ('online', 'store'))
+>>> row, errors = validate_customer({"orders": -1, "channel": "phone", "colour": "red"}, fields)
+>>> for error in errors:
+...     print(f"{error.field}: {error.problem}")
+orders: must be >= 0 orders
+channel: 'phone' was not seen in training: choose one of online, store
+colour: is not a customer feature
+>>> validate_customer({"orders": 3, "channel": None}, fields)[0]["channel"] is None
 True
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from model.features import features, initialize
 from model.spec import FeatureSpec
 
 __all__ = ["MAX_TEXT", "CustomerField", "FieldError", "customer_fields", "plain", "validate_customer"]
@@ -56,7 +66,8 @@ class FieldError:
 
 @dataclass(frozen=True)
 class CustomerField:
-    """One feature as an input field: kind, unit, range, and whether the model uses it."""
+    """One feature as an input field: kind, unit, range, whether the model uses it, its readable name
+    and, for a categorical column the model uses, the values seen in training."""
 
     name: str
     kind: str  # "number" or "text"
@@ -66,11 +77,16 @@ class CustomerField:
     help: str
     used: bool
     nullable: bool
+    title: str = ""  # the spec's label; empty: the name with spaces for underscores
+    choices: tuple[str, ...] = ()  # empty: any text
 
     @property
     def label(self) -> str:
-        words = self.name.replace("_", " ")
-        return f"{words} ({self.unit})" if self.unit else words
+        """The readable name with the unit, unless a spec label already says it ("Orders in the last
+        12 months", not "... (orders)")."""
+        words = self.title or self.name.replace("_", " ")
+        said = self.title and self.unit.lower() in self.title.lower()
+        return f"{words} ({self.unit})" if self.unit and not said else words
 
     def check(self, value: Any) -> tuple[Any, str | None]:
         """``(clean value, None)`` or ``(None, problem)``."""
@@ -79,8 +95,20 @@ class CustomerField:
                 return None, "must not be null: the model needs a value"
             return None, None
         if self.kind == "text":
-            return _check_text(value)
+            return self._check_choice(*_check_text(value))
         return self._check_number(value)
+
+    def _check_choice(self, text: str | None, problem: str | None) -> tuple[str | None, str | None]:
+        if problem:
+            return None, problem
+        if text is None:  # blanks are unknown, as null is
+            return (
+                None,
+                "must not be empty: the model needs a value" if self.used and not self.nullable else None,
+            )
+        if self.choices and text not in self.choices:
+            return None, f"{_shown(text)} was not seen in training: choose one of {', '.join(self.choices)}"
+        return text, None
 
     def _check_number(self, value: Any) -> tuple[float | None, str | None]:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -108,12 +136,21 @@ def _check_text(value: Any) -> tuple[str | None, str | None]:
     return (text or None), None
 
 
-def customer_fields(spec: FeatureSpec, used: Collection[str]) -> dict[str, CustomerField]:
-    """Every feature of ``spec`` as a :class:`CustomerField`; ``used`` = the features the model takes."""
-    unknown_when_new = {name for name, value in features(initialize(), 0).items() if value is None}
+def customer_fields(
+    spec: FeatureSpec,
+    used: Collection[str],
+    *,
+    nullable: Collection[str] = (),
+    categories: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, CustomerField]:
+    """Every feature of ``spec`` as a :class:`CustomerField`: ``used`` = the features the model takes,
+    ``nullable`` = those that may be unknown, ``categories`` = the values a used categorical column
+    takes (``SegmentModel.categories``)."""
     out = {}
     for name in spec.feature_names:
         spec_range = spec.ranges.get(name)
+        label = spec.label(name)
+        choices = (categories or {}).get(name, ()) if name in used else ()
         out[name] = CustomerField(
             name=name,
             kind="number" if name in spec.numeric else "text",
@@ -122,7 +159,9 @@ def customer_fields(spec: FeatureSpec, used: Collection[str]) -> dict[str, Custo
             maximum=spec_range.maximum if spec_range else None,
             help=spec_range.help if spec_range else "",
             used=name in used,
-            nullable=name in unknown_when_new or name in spec.categorical,
+            nullable=name in nullable,
+            title="" if label == name else label,
+            choices=tuple(choices),
         )
     return out
 
@@ -157,6 +196,10 @@ def validate_customer(
         elif name not in fields:
             errors.append(FieldError(prefix + str(name), "is not a customer feature", data[name]))
     return row, errors
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:37] + "...")
 
 
 def _json_safe(value: Any) -> Any:

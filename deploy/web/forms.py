@@ -1,8 +1,9 @@
 """The customer form, generated from the feature fields (Flask-WTF: CSRF token included).
 
-Each field gets its unit and range in the label and help text, browser-side ``min``/``max``/``step``
-hints, and server-side validators with messages that name the unit. Fields the model does not use
-are optional and marked as ignored; the server checks them anyway, so bad input never passes silently.
+Each field gets its readable name (the spec's label) and unit in the label, its range in the help
+text, and server-side validators with messages that name the unit. A categorical column the model
+uses is a select of the values seen in training. Fields the model does not use are optional and
+marked as ignored; the server checks them anyway, so bad input never passes silently.
 
 When the spec has ``recency_days`` / ``tenure_days``, the form also offers ``last_purchase`` /
 ``first_seen`` and ``as_of`` as dates (``deploy.web.dates``): the feature is then optional here, and
@@ -16,7 +17,8 @@ from typing import Any
 
 from flask_wtf import FlaskForm
 from markupsafe import escape
-from wtforms import FloatField, StringField, SubmitField
+from wtforms import FloatField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, NumberRange, Optional, StopValidation
 from wtforms.widgets import TextInput
 
@@ -89,8 +91,41 @@ def _date_field(name: str, used: bool = True) -> StringField:
     return StringField(label, validators=[_check_date], description=DATE_HELP[name], render_kw=render_kw)
 
 
-def _text_field(field: CustomerField) -> StringField:
-    validators = [Optional(), Length(max=MAX_TEXT, message=f"at most {MAX_TEXT} characters")]
+def _checked(field: CustomerField):
+    """A validator with the API's own check of ``field`` (e.g. a value not seen in training)."""
+
+    def check(form: FlaskForm, input_field) -> None:
+        problem = field.check(input_field.data)[1]
+        if problem:
+            raise StopValidation(problem)
+
+    return check
+
+
+def _required(field: CustomerField, message: str):
+    return InputRequired(message) if field.used and not field.nullable else Optional()
+
+
+def _choice_field(field: CustomerField) -> SelectField:
+    """A select of the values seen in training; the empty first option is "unknown" where the model
+    may be given none, else a prompt that the required check refuses."""
+    blank = "— unknown —" if field.nullable or not field.used else "— choose —"
+    return SelectField(
+        _label(field),
+        choices=[SelectChoice("", blank), *(SelectChoice(value) for value in field.choices)],
+        validate_choice=False,  # _checked says which values are allowed, as the API does
+        validators=[_required(field, "required: choose a value"), _checked(field)],
+        description=_help(field),
+    )
+
+
+def _text_field(field: CustomerField) -> StringField | SelectField:
+    if field.choices:
+        return _choice_field(field)
+    validators = [
+        _required(field, "required: enter a value"),
+        Length(max=MAX_TEXT, message=f"at most {MAX_TEXT} characters"),
+    ]
     return StringField(
         _label(field),
         validators=validators,
@@ -107,9 +142,12 @@ def _help(field: CustomerField) -> str:
     bounds = ""
     if field.minimum is not None and field.maximum is not None:
         bounds = f" Range {plain(field.minimum)}–{plain(field.maximum)}."
-    unknown = " Leave empty if unknown." if field.kind == "text" else ""
+    if field.choices:
+        unknown = f" {len(field.choices)} values seen in training."
+    else:
+        unknown = " Leave empty if unknown." if field.kind == "text" and field.nullable else ""
     text = (field.help[:1].upper() + field.help[1:] + "." if field.help else "") + bounds + unknown
-    return str(escape(text))  # Bootstrap-Flask renders descriptions unescaped
+    return str(escape(text.strip()))  # Bootstrap-Flask renders descriptions unescaped
 
 
 def build_form_class(

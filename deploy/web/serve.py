@@ -93,9 +93,8 @@ def gunicorn_command() -> list[str]:
 
 def _check(args: argparse.Namespace) -> str | None:
     """Why the server cannot start, or None."""
-    from model.artifact import load_artifact
+    from deploy.web.schema import load_served
     from model.errors import SegmenterError
-    from model.features import EVENT_FEATURE_SPEC
     from model.signing import UNVERIFIED_WARNING, resolve_model_key
 
     counts = {"--workers": args.workers, "--threads": args.threads, "--timeout": args.timeout}
@@ -112,12 +111,14 @@ def _check(args: argparse.Namespace) -> str | None:
         return f"cannot serve {args.model_dir}: {exc}"
     if key is None:
         log.warning("%s", UNVERIFIED_WARNING)
-    try:
-        model = load_artifact(args.model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), key=key)
+    try:  # the checks every worker's app factory makes, so a bad model stops here with exit 2
+        schema = load_served(args.model_dir, key)
     except (SegmenterError, OSError) as exc:
         return f"cannot serve {args.model_dir}: {exc}"
-    log.info("serving model %s (k=%d) on http://%s with %d workers of %d threads", model.model_id, model.k,
-             args.bind, args.workers, args.threads)  # fmt: skip
+    model = schema.model
+    kind = "event features" if schema.events else "a customer table's columns"
+    log.info("serving model %s (k=%d, taking %s) on http://%s with %d workers of %d threads",
+             model.model_id, model.k, kind, args.bind, args.workers, args.threads)  # fmt: skip
     return None
 
 

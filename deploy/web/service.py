@@ -1,7 +1,9 @@
 """The web app's view of a model: fields to ask for, scoring validated rows, explaining a result.
 
-No Flask here: the form, the API and the tests all call :class:`SegmentService`. Scoring is exactly
-the stream's: the validated feature rows go to ``SegmentModel.score`` in one call, as the streaming
+No Flask here: the form, the API and the tests all call :class:`SegmentService`. Any trained model is
+served: its fields are the columns of the spec it was trained from (``deploy.web.schema``), the event
+features for an event model, a table's columns for a table model. Scoring is exactly the stream's and
+training's: the validated feature rows go to ``SegmentModel.score`` in one call, as the streaming
 processor does with the rows ``model.features.features`` computes.
 """
 
@@ -19,8 +21,7 @@ from typing import Any
 from deploy.web.dates import AS_OF, attribute_errors, offered_dates, resolve_dates, today_utc
 from deploy.web.explain import pushes, runner_up
 from deploy.web.fields import CustomerField, FieldError, customer_fields, validate_customer
-from model.artifact import load_artifact
-from model.features import EVENT_FEATURE_SPEC
+from deploy.web.schema import ServedModel, load_served, served
 from model.scoring import Assignment, SegmentModel
 from model.signing import ModelKey
 
@@ -46,20 +47,27 @@ class SegmentService:
     """A loaded model plus everything the pages and the API derive from it."""
 
     def __init__(
-        self, model: SegmentModel, projection: dict | None = None, today: Callable[[], date] = today_utc
+        self,
+        model: SegmentModel,
+        projection: dict | None = None,
+        today: Callable[[], date] = today_utc,
+        *,
+        schema: ServedModel | None = None,
     ) -> None:
+        schema = schema or served(model)
         self.model = model
         self.projection = projection
         self.today = today  # as_of when dates are given without one
-        used = set(model.spec.feature_names)
-        self.fields: dict[str, CustomerField] = customer_fields(EVENT_FEATURE_SPEC, used)
-        # last_purchase / first_seen when the spec has recency_days / tenure_days (as the features,
+        self.spec = schema.spec  # the spec the model was trained from (its columns and dropped ones)
+        self.events = schema.events  # an event model: dates may stand in for days
+        self.id_column = schema.spec.id_column  # an optional id, echoed and never scored
+        self.fields: dict[str, CustomerField] = customer_fields(
+            schema.spec, set(model.spec.feature_names), nullable=schema.nullable, categories=model.categories
+        )
+        # last_purchase / first_seen when an event spec has recency_days / tenure_days (as the features,
         # a date whose feature the model dropped is checked and reported ignored)
-        self.date_fields: dict[str, str] = offered_dates(self.fields)
+        self.date_fields: dict[str, str] = offered_dates(self.fields) if self.events else {}
         self.dropped: dict[str, str] = dict(model.manifest.get("dropped_features") or {})
-        stray = used - set(self.fields)
-        if stray:
-            raise ValueError(f"model uses features {sorted(stray)} that the event feature spec lacks")
 
     @classmethod
     def from_directory(
@@ -67,25 +75,32 @@ class SegmentService:
     ) -> SegmentService:
         """Load and verify the artifact (and the training projection, when training wrote one).
 
-        With ``model_key`` the artifact's signature is checked before it is unpickled.
+        With ``model_key`` the artifact's signature is checked before it is unpickled; a manifest that
+        contradicts itself is refused (``SchemaMismatchError``).
         """
-        model = load_artifact(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash(), key=model_key)
-        return cls(model, _read_projection(Path(model_dir) / PROJECTION_FILE))
+        schema = load_served(model_dir, model_key)
+        return cls(schema.model, _read_projection(Path(model_dir) / PROJECTION_FILE), schema=schema)
 
     def validate(self, data: Any, prefix: str = "") -> tuple[dict[str, Any], list[FieldError]]:
         """The clean row and every error; dates (``deploy.web.dates``) become the features they give.
 
-        When dates were given, the row carries ``as_of`` (ISO date), echoed and never scored.
+        When dates were given, the row carries ``as_of`` (ISO date), echoed and never scored. A table
+        model takes no dates: ``last_purchase`` or ``as_of`` are then unknown fields like any other.
         """
+        if not self.events:
+            return validate_customer(data, self.fields, prefix=prefix, id_field=self.id_column)
         features, as_of, date_errors = resolve_dates(
             data, self.date_fields, today=self.today(), prefix=prefix
         )
-        row, errors = validate_customer(
-            features, self.fields, prefix=prefix, id_field=EVENT_FEATURE_SPEC.id_column
-        )
+        row, errors = validate_customer(features, self.fields, prefix=prefix, id_field=self.id_column)
         if as_of is not None:
             row[AS_OF] = as_of.isoformat()
         return row, date_errors + attribute_errors(errors, data, self.date_fields, prefix)
+
+    def title(self, name: str) -> str:
+        """The readable name of a column (its label in the spec), for pages and charts."""
+        field = self.fields.get(name)
+        return (field.title if field else "") or name.replace("_", " ")
 
     def score(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
         """Validated rows -> assignments, one vectorised call (fields the model dropped are ignored)."""
@@ -131,8 +146,8 @@ class SegmentService:
         }
         if row.get(AS_OF) is not None:
             out[AS_OF] = row[AS_OF]
-        customer_id = row.get(EVENT_FEATURE_SPEC.id_column)
-        return out if customer_id is None else {EVENT_FEATURE_SPEC.id_column: customer_id, **out}
+        customer_id = row.get(self.id_column)
+        return out if customer_id is None else {self.id_column: customer_id, **out}
 
     def segments(self) -> list[dict[str, Any]]:
         """Id, name, size, share and profile of every segment (for ``GET /api/v1/segments``)."""

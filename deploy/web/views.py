@@ -1,4 +1,5 @@
-"""The pages: the customer form, its result, and the segments of the model."""
+"""The pages: the customer form, its result, and the segments of the model (any model: its fields and
+their readable names come from the service)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def _result_context(service: SegmentService, row: dict, assignment) -> dict[str,
             bars, highlight=assignment.segment_id, title="distance to each segment's centre"
         ),
         "push_chart": diverging_chart(
-            [(p.feature.replace("_", " "), p.amount) for p in pushes],
+            [(service.title(p.feature), p.amount) for p in pushes],
             title="how much each feature pulled towards this segment (right) or the runner-up (left)",
         ),
     }

@@ -7,13 +7,15 @@ Screenshots go to ``reports/web-screenshots/`` (gitignored); the path is printed
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
-from web_helpers import LOYAL
+from web_helpers import LOYAL, SHOPPERS
 from werkzeug.serving import make_server
 
 from deploy.web.app import create_app
@@ -26,16 +28,31 @@ INSTALL = "install them with: apt-get update && apt-get install -y chromium chro
 TIMEOUT = 20
 
 
-@pytest.fixture(scope="module")
-def base_url(model_dir):
+@contextlib.contextmanager
+def _serving(model_dir: Path) -> Iterator[str]:
     """The app (CSRF on, as in production) on an ephemeral port of 127.0.0.1, in a thread."""
     app = create_app(model_dir, registry=CollectorRegistry())
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="web-test-server", daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=TIMEOUT)
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def base_url(model_dir):
+    with _serving(model_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shoppers_url(shoppers_dir):
+    """The app over the model trained on the shoppers example table."""
+    with _serving(shoppers_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -73,10 +90,15 @@ def _wait(driver, css: str):
 
 
 def _fill(driver, values: dict[str, object]) -> None:
+    """Type each value into its input, or choose it in its select, and submit."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
 
     for name, value in values.items():
         element = driver.find_element(By.ID, name)
+        if element.tag_name == "select":
+            Select(element).select_by_value(str(value))
+            continue
         element.clear()
         element.send_keys(str(value))
     driver.find_element(By.ID, "submit").click()
@@ -151,3 +173,32 @@ def test_segments_page_renders_the_projection(browser, base_url):
     points = browser.find_elements(By.CSS_SELECTOR, "#projection-chart svg circle")
     assert len(points) > 100
     _shot(browser, "4-segments")
+
+
+def test_a_table_models_form_takes_its_columns_and_shows_a_segment(browser, shoppers_url, shoppers_dir):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(shoppers_url + "/")
+    _wait(browser, "#customer-form")
+    label = browser.find_element(By.CSS_SELECTOR, "label[for='spend_12m']").text
+    assert label == "Spend in the last 12 months (EUR)"
+    channel = Select(browser.find_element(By.ID, "channel"))
+    assert [o.get_attribute("value") for o in channel.options] == ["", "mixed", "online", "store"]
+    service = create_app(shoppers_dir, registry=CollectorRegistry()).extensions["segmenter"]["service"]
+    assert browser.find_element(By.ID, "model-id").text == service.model.model_id
+    shopper = SHOPPERS["loyal big spenders"]
+    _fill(browser, shopper)
+    name = _wait(browser, "#segment-name").text
+    assert name == service.score([shopper])[0].segment_name
+    assert browser.find_element(By.CSS_SELECTOR, "#distance-chart svg").is_displayed()
+    _shot(browser, "6-table-model-result")
+    browser.get(shoppers_url + "/")
+    _wait(browser, "#customer-form")
+    _fill(browser, {**shopper, "age": "twelve"})
+    _wait(browser, "#form-errors")
+    message = browser.find_element(By.ID, "age").find_element(
+        By.XPATH, "following-sibling::div[contains(@class, 'invalid-feedback')]"
+    )
+    assert message.text == "'twelve' is not a number"
+    _shot(browser, "7-table-model-errors")

@@ -17,7 +17,7 @@ import time
 import pytest
 import requests
 from waiting import wait_for
-from web_helpers import LOYAL
+from web_helpers import LOYAL, SHOPPERS
 
 from deploy.cli import main
 
@@ -40,12 +40,13 @@ def _sample(metrics: str, name: str, **labels: str) -> float:
     return total
 
 
-@pytest.fixture
-def server(model_dir, tmp_path):
+@contextlib.contextmanager
+def _serving(model_dir, tmp_path, workers: int = WORKERS):
+    """`segmenter serve` on a free port until its /healthz answers; SIGTERM when done."""
     port = _free_port()
     log = (tmp_path / "gunicorn.log").open("w+")
     command = [sys.executable, "-m", "deploy.cli", "serve", "--model-dir", str(model_dir),
-               "--bind", f"127.0.0.1:{port}", "--workers", str(WORKERS),
+               "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                "--header-timeout", str(HEADER_TIMEOUT),
                "--metrics-dir", str(tmp_path / "metrics")]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
@@ -59,6 +60,12 @@ def server(model_dir, tmp_path):
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=30)
         log.close()
+
+
+@pytest.fixture
+def server(model_dir, tmp_path):
+    with _serving(model_dir, tmp_path) as running:
+        yield running
 
 
 def _held_request(url: str) -> tuple[socket.socket, bytes]:
@@ -201,3 +208,19 @@ def test_slow_clients_neither_starve_healthz_nor_keep_their_threads(server):
     assert probes == [200] * len(probes), f"/healthz while {len(slow)} clients crawl: {probes}"
     assert len(closed_after) == len(slow), f"{len(slow) - len(closed_after)} slow connections still open"
     assert max(closed_after.values()) < HEADER_TIMEOUT + 1.5, closed_after
+
+
+def test_serve_runs_a_model_trained_on_a_customer_table(shoppers_dir, tmp_path):
+    with _serving(shoppers_dir, tmp_path, workers=1) as (url, process, log, _):
+        member = {"member_id": "m-1", **SHOPPERS["lapsed store shoppers"]}
+        response = requests.post(url + "/api/v1/score", json=member, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["result"]["member_id"] == "m-1"
+        refused = requests.post(url + "/api/v1/score", json=dict(member, channel="phone"), timeout=10)
+        assert refused.status_code == 400
+        assert [e["field"] for e in refused.json()["errors"]] == ["channel"]
+        page = requests.get(url + "/", timeout=10).text
+        assert 'for="channel">Shopping channel<' in page
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "taking a customer table's columns" in log.read_text()

@@ -25,6 +25,31 @@ LAPSED = {
 }
 
 
+# Members of the shoppers example table (training/examples/shoppers.csv), one like each true segment.
+SHOPPERS = {
+    "young bargain hunters": {
+        "age": 23, "income": 24_800, "household_size": 1, "tenure_months": 9, "orders_12m": 15,
+        "spend_12m": 310.4, "days_since_last_order": 6, "returns_12m": 5, "visits_30d": 24,
+        "gender": "female", "region": "east", "channel": "online",
+    },
+    "affluent families": {
+        "age": 41, "income": 98_000, "household_size": 4, "tenure_months": 60, "orders_12m": 16,
+        "spend_12m": 2_250.0, "days_since_last_order": 14, "returns_12m": 1, "visits_30d": 7,
+        "gender": "male", "region": "north", "channel": "mixed",
+    },
+    "lapsed store shoppers": {
+        "age": 62, "income": 41_000, "household_size": 2, "tenure_months": 150, "orders_12m": 0,
+        "spend_12m": 0.0, "days_since_last_order": 610, "returns_12m": 0, "visits_30d": 0,
+        "gender": "female", "region": "south", "channel": "store",
+    },
+    "loyal big spenders": {
+        "age": 51, "income": 150_000, "household_size": 2, "tenure_months": 200, "orders_12m": 55,
+        "spend_12m": 9_800.0, "days_since_last_order": 2, "returns_12m": 2, "visits_30d": 36,
+        "gender": "other", "region": "west", "channel": "mixed",
+    },
+}  # fmt: skip
+
+
 def form_data(customer: dict) -> dict[str, str]:
     """A customer as the browser posts it: every value a string, unknown as empty."""
     return {name: "" if value is None else str(value) for name, value in customer.items()}
