@@ -42,6 +42,16 @@ def table_model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def shoppers_model_dir(tmp_path_factory):
+    """A model of the shoppers example (12 columns: the aggregator's age, income and gender, and nine
+    table columns), k fixed at the 4 its data is drawn from, no report: a few seconds."""
+    out = tmp_path_factory.mktemp("shoppers-model")
+    data = load_table(EXAMPLES / "shoppers.csv", EXAMPLES / "shoppers.spec.json", 0.2, seed=0)
+    train(data, out, TrainOptions(k_min=4, k_max=4, stability_rounds=2, report=False))
+    return out
+
+
+@pytest.fixture(scope="session")
 def model_source(model_dir):
     return ModelSource(model_dir, expected_schema_hash=EVENT_FEATURE_SPEC.schema_hash())
 

@@ -1,10 +1,12 @@
 """A table-trained model fed by a profile/CDC stream through the real broker and the real CLI.
 
 ``segmenter consume --model-dir TABLE_MODEL`` used to exit 2 (the model's schema was not the event
-model's). Here it consumes full-row profile events of the README's customer table, partial updates
-(one column at a time, some older than what they would overwrite), a bad value and an attribute no
-column uses; its output equals an uninterrupted in-process run over the same partitions, record for
-record, and file mode over one partition's records reproduces that partition's Kafka output.
+model's). Here the model of the shoppers example (the aggregator's age, income and gender beside nine
+table columns) consumes full-row profile events of its table, partial updates (one column at a time,
+some older than what they would overwrite), a bad value and an attribute no column uses; its output
+equals an uninterrupted in-process run over the same partitions, record for record, its segments are
+the ones the model gives the same table rows, and file mode over one partition's records reproduces
+that partition's Kafka output.
 """
 
 from __future__ import annotations
@@ -33,42 +35,54 @@ def _event(customer: str, n: int, ts_ms: int, attributes: dict) -> tuple[bytes, 
     return customer.encode(), json.dumps(body).encode()
 
 
-def cdc_stream(rows: int = 240) -> list[tuple[bytes, bytes]]:
-    table = pd.read_csv(EXAMPLES / "customers.csv", dtype={"plan": str, "region": str}).head(rows)
+def shoppers(rows: int = 300) -> pd.DataFrame:
+    categorical = {"gender": str, "region": str, "channel": str}
+    return pd.read_csv(EXAMPLES / "shoppers.csv", dtype={"member_id": str, **categorical}).head(rows)
+
+
+def cdc_stream(table: pd.DataFrame) -> list[tuple[bytes, bytes]]:
     pairs = []
     for i, row in enumerate(table.to_dict(orient="records")):
-        customer = row.pop("account_id")
+        customer = row.pop("member_id")
         pairs.append(_event(customer, 0, T0 + i * 1000, {k: v for k, v in row.items() if not pd.isna(v)}))
-    for i, customer in enumerate(table["account_id"][:60]):
-        pairs.append(_event(customer, 1, T0 + 10_000_000 + i, {"spend_12m": 5000.0 + i, "loyalty": "gold"}))
-        pairs.append(_event(customer, 2, T0 - 5_000, {"plan": "enterprise"}))  # older: changes nothing
-    pairs.append(_event("acct-0001", 3, T0 + 20_000_000, {"support_tickets": 1e6}))  # above the maximum
+    for i, customer in enumerate(table["member_id"][:60]):
+        pairs.append(_event(customer, 1, T0 + 10_000_000 + i, {"visits_30d": 3 + i % 5, "loyalty": "gold"}))
+        pairs.append(_event(customer, 2, T0 - 5_000, {"channel": "store"}))  # older: changes nothing
+    pairs.append(_event("mem-00001", 3, T0 + 20_000_000, {"returns_12m": 1e6}))  # above the maximum
     return pairs
 
 
-def test_a_table_model_scores_a_profile_stream_through_the_cli(kafka, unique_name, table_model_dir, tmp_path):
+def test_a_table_model_scores_a_profile_stream_through_the_cli(
+    kafka, unique_name, shoppers_model_dir, tmp_path
+):
     backend = make_backend("kafka-python", ClientConfig(kafka.bootstrap_servers))
-    pairs = cdc_stream()
+    table = shoppers()
+    pairs = cdc_stream(table)
     topics = replayed(backend, unique_name, pairs)
-    command = scorer_command(kafka.bootstrap_servers, table_model_dir, topics, unique_name, False)
+    command = scorer_command(kafka.bootstrap_servers, shoppers_model_dir, topics, unique_name, False)
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    model = ModelSource(table_model_dir)
+    model = ModelSource(shoppers_model_dir)
     assert same_records(model, backend, topics)
     outputs = read(backend, topics.output)
     assert len(outputs) == len(pairs) - 1  # one update per valid event (emit-only-on-change is off)
-    assert len({json.loads(r.value)["segment_id"] for r in outputs}) > 1
+    first = {}
+    for record in outputs:
+        first.setdefault(record.key.decode(), json.loads(record.value)["segment_id"])
+    expected = model().score(table.drop(columns="member_id").to_dict(orient="records"))
+    assert [first[cid] for cid in table["member_id"]] == [a.segment_id for a in expected]
+    assert len(set(first.values())) == 4
     (dead,) = read(backend, topics.dead_letter)
     assert dict(dead.headers)[DLQ_REASON] == b"bad_value"
-    assert b"attributes.support_tickets" in dict(dead.headers)[DLQ_ERROR]
+    assert b"attributes.returns_12m" in dict(dead.headers)[DLQ_ERROR]
     assert "profile attribute 'loyalty' is neither a column" in done.stderr
 
     # File mode (the CLI again) over one partition's records gives that partition's Kafka output.
     inputs = [r for r in read(backend, topics.input) if r.partition == 1]
     source, sink = tmp_path / "p1.jsonl", tmp_path / "p1-out.jsonl"
     source.write_bytes(b"".join(r.value + b"\n" for r in inputs))
-    file_mode = [sys.executable, "-m", "deploy.cli", "consume", "--model-dir", str(table_model_dir),
+    file_mode = [sys.executable, "-m", "deploy.cli", "consume", "--model-dir", str(shoppers_model_dir),
                  "--source", f"file:{source}", "--sink", f"file:{sink}"]  # fmt: skip
     assert subprocess.run(file_mode, capture_output=True, timeout=120).returncode == 0
     keys = {r.key for r in inputs}
