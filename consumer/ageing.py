@@ -53,19 +53,23 @@ def age_partition(
     checkpoint: bytes | None,
     ttl_ms: int = 0,
     table: TableColumns | None = None,
+    *,
+    everyone: bool = False,
 ) -> Aged:
     """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``.
 
     A stored customer the batch has changed is scored from its stale stored entry too (cheaper than
     taking it out of every chunk) but only its pending entry can be returned. ``table``: the model's
     table columns (``model.features.table_columns``), read from each entry beside the aggregator's.
+    ``everyone``: return every customer re-scored, not only those whose segment moved (a model change
+    with ``--emit-only-on-change`` off publishes them all).
     """
     aged = Aged()
     live = {cid: entry.to_bytes() for cid, entry in pending.items() if last_event_ms(entry.state) >= 0}
     for ids, raws in _chunks(stored):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, superseded=pending)
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, superseded=pending)
     for ids, raws in _chunks(live):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, superseded={})
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, superseded={})
     aged.customers -= sum(map(stored.__contains__, pending))
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])
@@ -74,7 +78,7 @@ def age_partition(
 
 def _age_chunk(
     aged: Aged, ids: list[str], raws: list[bytes], at_ms: int, model: Scorer, checkpoint: bytes | None,
-    ttl_ms: int, table: TableColumns | None, superseded: Mapping[str, Entry],
+    ttl_ms: int, table: TableColumns | None, everyone: bool, superseded: Mapping[str, Entry],
 ) -> None:  # fmt: skip
     """Score one chunk into ``aged``; rows of ``superseded`` customers are left out of its lists."""
     fields, tails = entry_columns(raws)
@@ -87,7 +91,7 @@ def _age_chunk(
         log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))
         aged.failed += len(ids) - sum(map(superseded.__contains__, ids))
         return
-    moved = labels != fields["last_segment"]
+    moved = np.ones(len(ids), dtype=bool) if everyone else labels != fields["last_segment"]
     if ttl_ms:
         stale = fields["last_ms"] <= at_ms - ttl_ms
         moved &= ~stale

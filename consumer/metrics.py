@@ -176,11 +176,31 @@ class ScorerMetrics:
         self.state_expired = Counter(
             "segmenter_state_expired", "Customers dropped by --state-ttl at a tick.", registry=r
         )
+        self.sweep_pending = Gauge(
+            "segmenter_model_sweep_pending_partitions",
+            "Owned partitions whose stored segments still come from another model than the live one.",
+            registry=r,
+        )
+        self.swept = Counter(
+            "segmenter_model_sweep_customers",
+            "Stored customers re-scored because a new model became live.",
+            registry=r,
+        )
+        self.model_change_updates = Counter(
+            "segmenter_model_change_updates",
+            "Segment updates published by model-change sweeps (reason=model_change).",
+            registry=r,
+        )
 
     def set_stream_times(self, stream_seconds: Mapping[int, float], now: float) -> None:
         """Each owned partition's stream time and its gap to ``now``; partitions not given are removed."""
         self._replace(self.stream_time, {str(p): t for p, t in stream_seconds.items()})
         self._replace(self.stream_time_lag, {str(p): now - t for p, t in stream_seconds.items()})
+
+    def record_sweeps(self, customers: int, updates: int, pending_partitions: int) -> None:
+        self.swept.inc(customers)
+        self.model_change_updates.inc(updates)
+        self.sweep_pending.set(pending_partitions)
 
     def record_ageing(self, ticks: int, updates: int, expired: int) -> None:
         self.ticks.inc(ticks)

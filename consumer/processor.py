@@ -41,7 +41,7 @@ from consumer.backends.abstract import Record, TopicPartition
 from consumer.outputs import Output, dead_letter, encode_json, segment_update, wall_time
 from consumer.state_store import CLOCK_KEY, NO_SEGMENT, ONLINE_MODEL_KEY, Entry, StateStore
 from model.attributes import TableColumns
-from model.changelog import encode_clock
+from model.changelog import encode_clock, model_fingerprint
 from model.clock import DAY_MS, PartitionClock
 from model.errors import InvalidEvent, shown
 from model.events import DEFAULT_MIN_EVENT_MS, decode_event
@@ -111,6 +111,9 @@ class BatchResult:
     aged: list[tuple[int | None, int]] = field(default_factory=list)  # (from, to) of each ageing update
     expired: int = 0  # customers dropped by the state TTL
     attributes_unknown: int = 0  # profile attributes neither a model column nor a demographic (ignored)
+    swept: int = 0  # customers re-scored because a new model became live
+    sweeps: int = 0  # partitions swept
+    model_change_updates: int = 0  # updates published by sweeps (reason=model_change)
 
 
 @dataclass
@@ -136,6 +139,11 @@ class _Stamp:
         """``(model_id, schema_hash, scored_at)``."""
         model = self._model()
         return model.model_id, model.spec.schema_hash(), wall_time(self._now)
+
+    @functools.cached_property
+    def fingerprint(self) -> bytes:
+        """The live model's fingerprint, which the partition clocks record (``model.changelog``)."""
+        return model_fingerprint(self._model().model_id)
 
     @functools.cached_property
     def table(self) -> TableColumns | None:
@@ -204,15 +212,20 @@ class Processor:
                 self._dead_letter(
                     record, "internal_error", f"{type(error).__name__}: {_message(error)}", result
                 )
-        if self.clock.wall_clock:
-            for partition in self.store.partitions():
-                works.get(partition) or self._start(partition, now_ms, stamp, works, result)
+        for partition in self.store.partitions():  # quiet partitions: wall ticks, a model change
+            if partition not in works and (self.clock.wall_clock or self._sweep_due(partition, stamp)):
+                self._start(partition, now_ms, stamp, works, result)
         for work in works.values():
             self._finish(work, result)
         return result
 
-    def wall_ticks_due(self) -> bool:
-        """Wall-clock mode: whether an owned partition has a tick due (``process([])`` runs it)."""
+    def work_due(self) -> bool:
+        """Whether ``process([])`` has work with no record to wait for: a wall-clock tick, or a sweep
+        of a quiet partition whose segments come from another model than the live one."""
+        stamp = _Stamp(self.model, 0.0)
+        return self._wall_ticks_due() or any(self._sweep_due(p, stamp) for p in self.store.partitions())
+
+    def _wall_ticks_due(self) -> bool:
         if not self.clock.wall_clock:
             return False
         now_ms = int(self.wall_clock() * 1000)
@@ -220,18 +233,53 @@ class Processor:
             clock.tick_at(now_ms, self.clock.tick_ms)[0] != clock for clock in self.store.clocks().values()
         )
 
+    def _sweep_due(self, partition: int, stamp: _Stamp) -> bool:
+        """The partition's segments come from a known model that is not the live one."""
+        recorded = self.store.clock(partition).model
+        return bool(recorded) and recorded != stamp.fingerprint
+
+    def sweeps_pending(self) -> int:
+        """Owned partitions still to be re-scored with the live model (the sweep-progress gauge)."""
+        stamp = _Stamp(self.model, 0.0)
+        return sum(self._sweep_due(p, stamp) for p in self.store.partitions())
+
     def _start(
         self, partition: int, now_ms: int, stamp: _Stamp, works: dict, result: BatchResult
     ) -> _PartitionWork:
         work = works[partition] = _PartitionWork(
             partition, self.store.clock(partition), self.store.checkpoint(partition), stamp
         )
+        if work.clock.model != stamp.fingerprint:  # a new model: re-score everyone before any event
+            if work.clock.model:
+                self._sweep(work, now_ms, result)
+            work.clock = work.clock._replace(model=stamp.fingerprint)
         if self.clock.wall_clock:  # wall-clock ticks fire between polls, before the batch's events
             clock, tick = work.clock.tick_at(now_ms, self.clock.tick_ms)
             if tick is not None:
                 self._age(work, tick, None, result)
             work.clock = clock
         return work
+
+    def _sweep(self, work: _PartitionWork, now_ms: int, result: BatchResult) -> None:
+        """Re-score every stored customer of the partition with the live model, as of its clock, in the
+        batch's commit (a crash repeats it); publish the moved ones, or everyone when every update is
+        published (``--emit-only-on-change`` off), with ``"reason": "model_change"``."""
+        as_of = now_ms if self.clock.wall_clock else work.clock.stream_ms
+        swept = age_partition(
+            self.store.raw_entries(work.partition), work.entries, as_of, self.model(), work.checkpoint,
+            0, work.stamp.table, everyone=not self.emit_only_on_change,
+        )  # fmt: skip
+        result.sweeps += 1
+        result.swept += swept.customers
+        result.model_change_updates += len(swept.changed)
+        for customer_id, entry, assignment in swept.changed:
+            previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment
+            entry = work.entries[customer_id] = entry.scored(assignment.segment_id)
+            self._publish(work, entry, assignment, previous, as_of, "model_change", None, result, customer_id)
+        log.info(
+            "partition %d: re-scored %d customers with model %s (%d published)",
+            work.partition, swept.customers, work.stamp.fields[0], len(swept.changed),
+        )  # fmt: skip
 
     def _dead_letter(self, record: Record, reason: str, message: str, result: BatchResult) -> None:
         where = {"topic": record.topic, "partition": record.partition, "offset": record.offset}

@@ -121,7 +121,7 @@ class ScorerRunner:
                 while not stop.is_set():
                     self.readiness.heartbeat()
                     records = consumer.poll(max_records=s.batch_size, timeout_s=s.poll_timeout_s)
-                    if records or self.processor.wall_ticks_due():  # a quiet partition ages too
+                    if records or self.processor.work_due():  # quiet partitions age and sweep too
                         self._handle(records, consumer, committer)
                     elif s.exit_when_idle and self.telemetry.caught_up(consumer):
                         break

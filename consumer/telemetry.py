@@ -21,6 +21,7 @@ from consumer.duplicates import DuplicateWarnings
 from consumer.metrics import ScorerMetrics
 from consumer.processor import BatchResult
 from consumer.state_store import StateStore
+from model.changelog import model_fingerprint
 from model.monitor import DriftMonitor, WindowSpec
 from model.scoring import Scorer
 
@@ -35,6 +36,7 @@ class RunSummary:
     duplicates: int = 0
     updates: int = 0
     ageing_updates: int = 0  # of the updates, those an ageing tick published
+    model_change_updates: int = 0  # of the updates, those a model-change sweep published
     batches: int = 0
     restored: int = 0
     restore_seconds: float = 0.0
@@ -107,6 +109,9 @@ class Telemetry:
         metrics.observe_end_to_end([s.event_time_ms for s in result.scored])
         metrics.set_customers_tracked(len(self.store))
         metrics.record_ageing(result.ticks, len(result.aged), result.expired)
+        metrics.record_sweeps(result.swept, result.model_change_updates, self._sweeps_pending())
+        summary.model_change_updates += result.model_change_updates
+        summary.updates += result.model_change_updates
         summary.ageing_updates += len(result.aged)
         summary.updates += len(result.aged)
         moves = [(s.previous_segment, s.segment_id) for s in result.scored] + result.aged
@@ -138,6 +143,11 @@ class Telemetry:
         self.metrics.set_stream_times(
             {p: c.stream_ms / 1000 for p, c in clocks.items() if c.stream_ms >= 0}, self.wall_clock()
         )
+
+    def _sweeps_pending(self) -> int:
+        """Owned partitions whose segments come from a known model other than the live one."""
+        live = model_fingerprint(self.model().model_id)
+        return sum(bool(c.model) and c.model != live for c in self.store.clocks().values())
 
     def between_batches(self, consumer: Consumer) -> None:
         """Every ``drift_every_s``: the drift snapshot and the lag of each assigned partition."""

@@ -47,12 +47,15 @@ so ``pack_state`` is free and ``unpack_state`` only validates)::
     ...      then, only for a model with table columns, their values: the block that
              ``model.attributes`` defines (version 1, layout fingerprint, one tagged cell per column)
 
-Partition clock, version 1 (``CLOCK_VERSION``; ``model.clock``: written in the same commit as the
-state it was computed with, so a restored partition resumes with its own stream time)::
+Partition clock, version 2 (``CLOCK_VERSION``; ``model.clock``: written in the same commit as the
+state it was computed with, so a restored partition resumes with its own stream time, and knows which
+model its segments come from)::
 
-    0   B    clock version (1)
+    0   B    clock version (2; version 1 is the first 17 bytes, read with the model unknown)
     1   q    stream time (ms; -1: no event yet): the largest event time applied in the partition
     9   q    the last tick boundary aged to (ms; -1: none)
+    17  8s   fingerprint of the model the stored segments were scored with (zeros: unknown); another
+             live model re-scores the partition first (``consumer.sweep``)
 
 Online-model checkpoint, version 1 (``CHECKPOINT_VERSION``; never a pickle, the changelog is data)::
 
@@ -68,7 +71,7 @@ The sizes above are the structs'; a layout change that forgets the table fails h
 >>> _ENTRY_HEADER.size, _ENTRY_HEADER.size + _RING.size, _STATE_FIXED.size, _CHECKPOINT_HEADER.size
 (11, 35, 86, 25)
 >>> _CLOCK.size, ENTRY_FIXED_DTYPE.itemsize == _STATE_AT + _STATE_FIXED.size
-(17, True)
+(25, True)
 >>> state = empty_state()
 >>> entry = encode_entry(state, 41, NO_SEGMENT, ring_push(NO_RECENT_IDS, "e-7"))
 >>> decode_entry(entry) == decode_trusted_entry(entry), ring_holds(decode_entry(entry)[3], "e-7")
@@ -357,34 +360,45 @@ def entry_columns(entries: list[bytes]) -> tuple[np.ndarray, list[bytes]]:
 
 # ---- partition clock --------------------------------------------------------------------------------
 
-CLOCK_VERSION = 1
-_CLOCK = struct.Struct("<Bqq")  # version, stream time, last tick
+CLOCK_VERSION = 2
+_CLOCK = struct.Struct("<Bqq8s")  # version, stream time, last tick, model fingerprint
+_CLOCK_V1 = struct.Struct("<Bqq")  # version 1: no model fingerprint (read as unknown)
 
 
-def encode_clock(stream_ms: int, last_tick_ms: int) -> bytes:
-    """The changelog value of a partition clock (``model.clock.PartitionClock``)."""
-    return _CLOCK.pack(CLOCK_VERSION, stream_ms, last_tick_ms)
+def encode_clock(stream_ms: int, last_tick_ms: int, model: bytes = b"") -> bytes:
+    """The changelog value of a partition clock (``model.clock.PartitionClock``); ``model`` is the
+    fingerprint (:func:`model_fingerprint`) of the model the partition's state was scored with."""
+    return _CLOCK.pack(CLOCK_VERSION, stream_ms, last_tick_ms, model)
 
 
-def decode_clock(data: bytes) -> tuple[int, int]:
-    """``(stream_ms, last_tick_ms)`` of a clock record; ``ValueError`` says what is wrong.
+def decode_clock(data: bytes) -> tuple[int, int, bytes]:
+    """``(stream_ms, last_tick_ms, model)`` of a clock record (``model`` is ``b""`` when unknown: a
+    version 1 record); ``ValueError`` says what is wrong.
 
-    >>> decode_clock(encode_clock(86_400_000, 0))
-    (86400000, 0)
-    >>> decode_clock(b"\\x02")
+    >>> decode_clock(encode_clock(86_400_000, 0, model_fingerprint("m-1"))) == (
+    ...     86_400_000, 0, model_fingerprint("m-1"))
+    True
+    >>> decode_clock(bytes([1]) + bytes(16))
+    (0, 0, b'')
+    >>> decode_clock(b"\x02")
     Traceback (most recent call last):
     ...
-    ValueError: partition clock record of 1 bytes is not the 17 bytes of version 1
+    ValueError: partition clock record of 1 bytes is not the 25 bytes of version 2 (or 17 of version 1)
     """
-    if len(data) != _CLOCK.size or data[0] != CLOCK_VERSION:
+    if len(data) == _CLOCK_V1.size and data[0] == 1:
+        _, stream_ms, last_tick_ms = _CLOCK_V1.unpack(data)
+        model = b""
+    elif len(data) == _CLOCK.size and data[0] == CLOCK_VERSION:
+        _, stream_ms, last_tick_ms, model = _CLOCK.unpack(data)
+        model = b"" if model == bytes(8) else model
+    else:
         raise ValueError(
             f"partition clock record of {len(data)} bytes is not the {_CLOCK.size} bytes of version "
-            f"{CLOCK_VERSION}"
+            f"{CLOCK_VERSION} (or {_CLOCK_V1.size} of version 1)"
         )
-    _, stream_ms, last_tick_ms = _CLOCK.unpack(data)
     if stream_ms < -1 or last_tick_ms < -1:
         raise ValueError(f"partition clock record is corrupt: stream {stream_ms}, last tick {last_tick_ms}")
-    return stream_ms, last_tick_ms
+    return stream_ms, last_tick_ms, model
 
 
 # ---- online-model checkpoint ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ ticks would have ended with, and a gap of a year does not publish 365 rounds of 
 >>> clock = PartitionClock()
 >>> clock, tick = clock.advance(parse_duration("36h", what="t"), DAY_MS)   # first event: no tick
 >>> clock, tick
-(PartitionClock(stream_ms=129600000, last_tick_ms=86400000), None)
+(PartitionClock(stream_ms=129600000, last_tick_ms=86400000, model=b''), None)
 >>> clock, tick = clock.advance(DAY_MS, DAY_MS)        # late event: the clock does not move back
 >>> clock.stream_ms, tick
 (129600000, None)
@@ -86,6 +86,7 @@ class PartitionClock(NamedTuple):
 
     stream_ms: int = NO_TIME
     last_tick_ms: int = NO_TIME
+    model: bytes = b""  # fingerprint of the model the partition's segments come from (b"": unknown)
 
     def advance(self, ts_ms: int, tick_ms: int) -> tuple[PartitionClock, int | None]:
         """The clock after an event at ``ts_ms``, and the boundary to age to first (``None``: no tick).
@@ -94,13 +95,15 @@ class PartitionClock(NamedTuple):
         ``tick_ms == 0`` turns ageing off.
         """
         if self.stream_ms == NO_TIME:
-            return PartitionClock(ts_ms, boundary(ts_ms, tick_ms) if tick_ms else NO_TIME), None
+            return self._replace(
+                stream_ms=ts_ms, last_tick_ms=boundary(ts_ms, tick_ms) if tick_ms else NO_TIME
+            ), None
         stream = max(self.stream_ms, ts_ms)
         if tick_ms:
             crossed = boundary(stream, tick_ms)
             if crossed > self.last_tick_ms:
-                return PartitionClock(stream, crossed), crossed
-        return PartitionClock(stream, self.last_tick_ms), None
+                return self._replace(stream_ms=stream, last_tick_ms=crossed), crossed
+        return self._replace(stream_ms=stream), None
 
     def tick_at(self, now_ms: int, tick_ms: int) -> tuple[PartitionClock, int | None]:
         """Wall-clock mode: the boundary ``now_ms`` has crossed since the last tick, if any.

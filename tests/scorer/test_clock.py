@@ -221,11 +221,11 @@ def test_wall_clock_mode_ages_a_quiet_partition_between_polls(ageing_model):
     first = processor.process(as_records([purchase("a", 0.25, 0)]))
     processor.commit_entries(first)
     assert json.loads(first.outputs[0].value)["as_of"] == format_ts(T0 + int(0.5 * DAY_MS))
-    assert not processor.wall_ticks_due()
+    assert not processor.work_due()
     aged_to = None
     for day in range(1, 400):
         now["s"] = (T0 + day * DAY_MS + 1000) / 1000
-        assert processor.wall_ticks_due()
+        assert processor.work_due()
         result = processor.process([])
         processor.commit_entries(result)
         assert result.ticks == 1
