@@ -253,7 +253,7 @@ def train(
     fitted = _fit(raw, spec, options, steps)
     k = fitted.selection.k
     with steps.step("profiles"):
-        profiles = segment_profiles(raw, fitted.labels, spec, k)
+        profiles = segment_profiles(raw, fitted.labels, spec, k, people=data.spec)
         names = [p["name"] for p in profiles]
         model = SegmentModel(fitted.pipeline, spec, {"segment_names": names, "algorithm": options.algorithm})
         holdout = _holdout(model, to_frame(data.frame[held], spec), options.min_share)
