@@ -78,8 +78,10 @@ def _cell(value):
 def _plain(value) -> str:
     """A value as words: dicts as ``key: value; ...``, lists of shares as percentages, ``None`` as a dash.
 
-    >>> _plain({"silhouette": 0.28983, "shares": [0.25, 0.75], "note": None, "invalid_events": {"lines": 2}})
-    'silhouette: 0.2898; shares: 25.0%, 75.0%; note: —; invalid events: (lines: 2)'
+    >>> _plain({"silhouette": 0.28983, "calinski_harabasz": 158787.8, "note": None})
+    'silhouette: 0.2898; calinski harabasz: 158,788; note: —'
+    >>> _plain({"shares": [0.25, 0.75], "invalid_events": {"lines": 2}})
+    'shares: 25.0%, 75.0%; invalid events: (lines: 2)'
     """
     if value is None:
         return "—"
@@ -91,8 +93,8 @@ def _plain(value) -> str:
     if isinstance(value, list | tuple):
         numbers = all(isinstance(v, float) and 0 <= v <= 1 for v in value)
         return ", ".join(f"{v:.1%}" if numbers else _plain(v) for v in value) or "—"
-    if isinstance(value, float):
-        return f"{value:,.4g}"
+    if isinstance(value, float):  # no exponents: 158,788 rather than 1.588e+05
+        return f"{value:,.0f}" if abs(value) >= 1_000 else f"{value:.4g}"
     return str(value)
 
 
