@@ -5,6 +5,7 @@ within the tolerance. Hand-made tables for the rule itself, small synthetic blob
 import numpy as np
 import pytest
 
+from training import selection
 from training.selection import choose_k, select_k
 
 
@@ -72,3 +73,25 @@ def test_select_k_prefers_four_stable_groups_to_the_two_with_the_best_silhouette
     assert chosen.stability["ari_mean"] == by_k[4]["ari_mean"]
     assert chosen.stability["n_points"] == 1600
     assert min(by_k[4]["shares"]) > 0.2
+
+
+def test_the_progress_bar_counts_k_values_not_a_rate_that_reads_as_thousands(monkeypatch):
+    """The bar as tqdm renders it once all k are done (read from the bar: what reached the terminal
+    depends on tqdm's refresh interval)."""
+    bars = []
+
+    class Recording(selection.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(selection, "tqdm", Recording)
+    rng = np.random.default_rng(0)
+    points = np.vstack([rng.normal(c, 0.5, size=(100, 2)) for c in [(0, 0), (5, 5)]])
+    select_k(points, range(2, 5), silhouette_sample=200, stability_sample=200, stability_rounds=2)
+    (k_bar,) = [bar for bar in bars if bar.desc == "choosing k"]
+    assert (k_bar.total, k_bar.n, k_bar.unit) == (3, 3, "k")
+    shown = k_bar.format_meter(**k_bar.format_dict)
+    assert shown.startswith("choosing k: 3/3 k values"), shown
+    assert "k/s" not in shown, shown
+    assert "s/k" not in shown, shown

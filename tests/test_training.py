@@ -95,6 +95,12 @@ def test_cdnow_gives_segments_people_can_act_on_including_a_lapsed_one(cdnow_mod
         assert "frequent" not in words or (z["frequency"] > 0 and profile["median"]["frequency"] > 1)
         assert "one-timers" not in words or profile["median"]["frequency"] <= 1
         assert "loyal" not in words or (z["tenure_days"] > 0 and z["recency_days"] < 0.1)
+        facets = [word["facet"] for word in profile["name_basis"]]
+        assert len(facets) == len(set(facets)), f"one word per facet: {profile['name']}"
+        for word in profile["name_basis"]:  # every word is borne out by the medians
+            side = word["median"] - word["population_median"]
+            assert side > 0 if word["direction"] == "high" else side < 0, (profile["name"], word)
+    assert len(set(manifest["segment_names"])) == manifest["k"]
 
 
 def test_held_out_cdnow_customers_fill_every_segment(cdnow_model):

@@ -1,5 +1,6 @@
 """`segmenter train` on awkward input (issue 17, items 3 and 6-10): bad event lines, too few customers,
-the output directory, a failed held-out check, missing values and odd CSV files, Ctrl-C.
+the output directory, a failed held-out check, unstable segments, missing values and odd CSV files,
+Ctrl-C.
 
 The CLI cases run `python -m deploy.cli train` in a subprocess and check the exit code, that the
 failure is one ERROR line and that no traceback is printed; variants of a case run in-process.
@@ -76,6 +77,17 @@ def write_table(path: Path, n: int, *, seed: int = 0, sep: str = ",", missing: d
     table.to_csv(path, index=False, sep=sep)
     spec = {"id_column": "member", "numeric": ["visits", "fees"], "categorical": ["plan"]}
     path.with_suffix(".spec.json").write_text(json.dumps(spec))
+    return path
+
+
+def write_shapeless_table(path: Path, n: int = 300) -> Path:
+    """Customers from one round 6-D cloud: no real segments, so bootstrap refits disagree."""
+    rng = np.random.default_rng(0)
+    columns = [f"x{i}" for i in range(6)]
+    table = pd.DataFrame(rng.normal(size=(n, 6)), columns=columns)
+    table.insert(0, "member", [f"m{i:04d}" for i in range(n)])
+    table.to_csv(path, index=False)
+    path.with_suffix(".spec.json").write_text(json.dumps({"id_column": "member", "numeric": columns}))
     return path
 
 
@@ -274,6 +286,43 @@ def test_a_failed_held_out_check_exits_1_and_writes_nothing(tmp_path):
     assert "held-out" in line, line
     assert "nothing written" in line, line
     assert not (tmp_path / "m").exists()
+
+
+# --- unstable segments ----------------------------------------------------------------------------
+
+
+def test_unstable_segments_are_a_warning_in_the_log_the_summary_and_the_manifest(tmp_path, capsys, caplog):
+    write_shapeless_table(tmp_path / "t.csv")
+    out = tmp_path / "m"
+    with caplog.at_level(logging.WARNING):
+        assert main(["train", *table_args(tmp_path / "t.csv"), "--out", str(out), *FAST]) == 0
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    stability = manifest["stability"]
+    assert stability["ari_mean"] < 0.8
+    assert 0 < stability["ari_mean"] < stability["agreement_mean"] < 1, "Rand index: agreement by chance too"
+    expected = f"refits agree on {round(100 * stability['agreement_mean'])} % of customer pairs"
+    assert manifest["stability_warning"].startswith(f"{expected}: treat these segments with care")
+    assert expected in caplog.text
+    printed = capsys.readouterr().out
+    assert f"WARNING    {manifest['stability_warning']}" in printed, printed
+
+
+def test_require_stable_turns_unstable_segments_into_a_one_line_failure_writing_nothing(tmp_path):
+    write_shapeless_table(tmp_path / "t.csv")
+    done = segmenter(*table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), *FAST, "--require-stable")
+    assert done.returncode == 1
+    line = error_line(done.stderr)
+    assert "--require-stable" in line, line
+    assert "% of customer pairs" in line, line
+    assert "nothing written" in line, line
+    assert not (tmp_path / "m").exists()
+
+
+def test_require_stable_lets_stable_segments_through(tmp_path):
+    write_table(tmp_path / "t.csv", 60)
+    argv = ["train", *table_args(tmp_path / "t.csv"), "--out", str(tmp_path / "m"), *FAST, "--require-stable"]
+    assert main(argv) == 0
+    assert json.loads((tmp_path / "m" / MANIFEST_FILE).read_text())["stability_warning"] == ""
 
 
 # --- 10. missing values and odd CSV files -------------------------------------------------------

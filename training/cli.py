@@ -20,9 +20,12 @@ more than ``--max-invalid-share`` of the lines (default 1%) stops training. ``--
 any work: it must be a writable directory, and one that already holds a different model is replaced
 only with ``--force`` (the same run again, which trains the same model, may replace it).
 
-Exit codes: 0 trained and validated; 1 a held-out segment fell below ``--min-share`` (nothing is
-written); 2 bad input or settings (one line; the traceback only with ``--log-level DEBUG``);
-130 interrupted (Ctrl-C / SIGINT).
+Bootstrap refits of the chosen k that disagree (mean adjusted Rand index below 0.8) are a warning in
+the log, the summary and at the top of the report; ``--require-stable`` makes them a failure.
+
+Exit codes: 0 trained and validated; 1 a held-out segment fell below ``--min-share``, or
+``--require-stable`` and unstable segments (nothing is written either way); 2 bad input or settings
+(one line; the traceback only with ``--log-level DEBUG``); 130 interrupted (Ctrl-C / SIGINT).
 """
 
 from __future__ import annotations
@@ -86,6 +89,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSONL input: invalid lines are skipped and counted by reason (as the stream dead-letters "
         "them); stop when more than this share of the lines are invalid (default 0.01 = 1%%)",
     )  # fmt: skip
+    parser.add_argument(
+        "--require-stable", action="store_true",
+        help="fail (exit 1, nothing written) instead of warning when bootstrap refits of the chosen k "
+        "disagree (mean adjusted Rand index below 0.8)",
+    )  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
     parser.add_argument(
         "--model-key-file",
@@ -118,6 +126,7 @@ def _options(args: argparse.Namespace):
     return TrainOptions(
         k_min=args.k_min, k_max=args.k_max, algorithm=args.algorithm, seed=args.seed,
         min_share=args.min_share, report=not args.no_report, replace=args.force,
+        require_stable=args.require_stable,
     )  # fmt: skip
 
 
@@ -268,6 +277,10 @@ def _k_table(table: list[dict], reason: str) -> list[str]:
     return [*lines, f"why k      {reason}"]
 
 
+def _unstable(warning: str) -> list[str]:
+    return [f"WARNING    {warning}"] if warning else []
+
+
 def format_summary(summary: dict) -> str:
     """The end-of-run table: model, k choice, metrics, segments with training and held-out shares,
     step times."""
@@ -275,6 +288,7 @@ def format_summary(summary: dict) -> str:
     stability = summary["stability"]
     held = summary["holdout"].get("shares") or [None] * summary["k"]
     counted = "rows" if "rows" in summary["data"] else "customers"
+    width = max([34, *(len(p["name"]) for p in summary["segments"])])  # names with labels can be long
     lines = [
         f"model      {summary['model_id']}  ->  {summary['out']}",
         *_data(summary["data"]),
@@ -285,22 +299,24 @@ def format_summary(summary: dict) -> str:
         f"chosen     {summary['algorithm']} k={summary['k']}  ({metrics})",
         f"stability  mean ARI {stability['ari_mean']} between {stability['rounds']} bootstrap refits "
         f"on {stability['n_points']} points",
+        *_unstable(summary.get("stability_warning", "")),
         f"dropped    {_dropped(summary['dropped_features'])}",
         f"imputed    {_imputed(summary.get('imputed', {}))}",
         *_out_of_range(summary["data"]),
         "",
-        f"{'seg':>3}  {'name':<34} {counted:>9} {'share':>7} {'held-out':>8}",
+        f"{'seg':>3}  {'name':<{width}} {counted:>9} {'share':>7} {'held-out':>8}",
     ]
     for profile, share in zip(summary["segments"], held, strict=True):
         shown = "-" if share is None else f"{share:.1%}"
         name, size, share_ = profile["name"], profile["size"], profile["share"]
-        lines.append(f"{profile['segment_id']:>3}  {name:<34} {size:>9} {share_:>7.1%} {shown:>8}")
+        lines.append(f"{profile['segment_id']:>3}  {name:<{width}} {size:>9} {share_:>7.1%} {shown:>8}")
     lines += ["", "seconds    " + "  ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items())]
     return "\n".join(lines) + "\n"
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
-    """Train; print the summary table; 0 ok, 1 held-out check failed, 2 bad input, 130 interrupted."""
+    """Train; print the summary table; 0 ok, 1 a check failed (held-out, --require-stable), 2 bad input,
+    130 interrupted."""
     from model.signing import resolve_model_key
 
     debug = str(getattr(args, "log_level", "INFO")).upper() == "DEBUG"
@@ -331,14 +347,14 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
 
 
 def _train(args: argparse.Namespace, key, stdout: TextIO, created: list[Path], debug: bool) -> int:
-    from training.train import HoldoutCheckError, train
+    from training.train import HoldoutCheckError, UnstableSegmentsError, train
 
     try:
         options = _options(args)
         created += _prepare_out(args, options)
         data = _load(args)
         summary = train(data, args.out, options, signing_key=key)
-    except HoldoutCheckError as exc:
+    except (HoldoutCheckError, UnstableSegmentsError) as exc:
         logger.error("%s", exc, exc_info=debug)
         return EXIT_HOLDOUT_FAILED
     except (ValueError, OSError, SegmenterError) as exc:

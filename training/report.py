@@ -1,6 +1,7 @@
 """The training report: ONE self-contained HTML file (figures embedded as base64 PNG, no external links).
 
-Sections: summary, data and EDA (distributions, missing values, correlations), k selection (the rule,
+It opens with a warning in plain words when the bootstrap refits disagree (mean ARI below 0.8). Then
+sections: summary, data and EDA (distributions, missing values, correlations), k selection (the rule,
 why this k won, curves
 and table), silhouette plot, 2-D projection coloured by segment, segment profiles, held-out check,
 algorithm comparison, bootstrap stability, and time per training step.
@@ -30,6 +31,7 @@ h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;font-size:0.85em;margin:0.5em 0}
 td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
 img{max-width:100%}.note{color:#555;font-size:0.9em}
+.warning{border:2px solid #b00;background:#fff3f3;padding:0.5em 1em;margin:1em 0}
 """
 
 
@@ -55,13 +57,71 @@ class ReportInputs:
     seed: int = 0
     imputed: dict[str, dict] = field(default_factory=dict)  # feature -> count, share, with
     k_reason: str = ""  # why the chosen k won (training.selection.choose_k)
+    stability_warning: str = ""  # training.selection.stability_warning; opens the report when set
 
 
 def _table(rows, columns: list[str] | None = None) -> str:
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame([{key: _cell(value) for key, value in row.items()} for row in rows])
     if columns:
         frame = frame[[c for c in columns if c in frame]]
     return frame.to_html(index=False, escape=True, na_rep="—", float_format=lambda v: f"{v:,.4g}")
+
+
+def _cell(value):
+    """A table cell people can read: nested values as text, no Python reprs (None -> the dash)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict | list | tuple):
+        return _plain(value)
+    return value
+
+
+def _plain(value) -> str:
+    """A value as words: dicts as ``key: value; ...``, lists of shares as percentages, ``None`` as a dash.
+
+    >>> _plain({"silhouette": 0.28983, "calinski_harabasz": 158787.8, "note": None})
+    'silhouette: 0.2898; calinski harabasz: 158,788; note: —'
+    >>> _plain({"shares": [0.25, 0.75], "invalid_events": {"lines": 2}})
+    'shares: 25.0%, 75.0%; invalid events: (lines: 2)'
+    """
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, dict):
+        parts = [f"{str(k).replace('_', ' ')}: {_nested(v)}" for k, v in value.items()]
+        return "; ".join(parts) or "—"
+    if isinstance(value, list | tuple):
+        numbers = all(isinstance(v, float) and 0 <= v <= 1 for v in value)
+        return ", ".join(f"{v:.1%}" if numbers else _plain(v) for v in value) or "—"
+    if isinstance(value, float):  # no exponents: 158,788 rather than 1.588e+05
+        return f"{value:,.0f}" if abs(value) >= 1_000 else f"{value:.4g}"
+    return str(value)
+
+
+def _nested(value) -> str:
+    return f"({_plain(value)})" if isinstance(value, dict) and value else _plain(value)
+
+
+def _stability_opening(r: ReportInputs) -> str:
+    """The warning the report opens with when the refits disagree, and how its number is computed."""
+    if not r.stability_warning:
+        return ""
+    rounds, points = r.stability.get("rounds", 0), r.stability.get("n_points", 0)
+    how = (
+        f"How this is computed: the chosen k was refitted {rounds} times, each time on a bootstrap "
+        f"resample of {points:,} training rows, and every refit assigned those same rows. For each of "
+        f"the {rounds * (rounds - 1) // 2} pairs of refits, the Rand index is the share of pairs of rows "
+        "that both refits treat alike (in one segment, or apart); the percentage is its mean. The "
+        "adjusted Rand index (ARI) corrects that share for chance: 1 is the same segments every time, "
+        "0 no better than chance. Different refits drawing different segments means a customer's "
+        "segment depends on the luck of the sample: try fewer segments (--k-max), fewer or other "
+        "columns, or pass --require-stable to make training fail instead."
+    )
+    return (
+        f'<div class="warning"><p><b>Unstable segments: {html.escape(r.stability_warning)}.</b></p>'
+        f"{_note(how)}</div>"
+    )
 
 
 def _img(data: str, alt: str) -> str:
@@ -80,9 +140,12 @@ def _profiles_table(profiles: list[dict], spec: FeatureSpec) -> str:
     rows = []
     for p in profiles:
         row = {"segment": p["segment_id"], "name": p["name"], "rows": p["size"], "share": p["share"]}
-        row |= {f"median {n}": p["median"][n] for n in spec.numeric}
-        row |= {f"mode {n}": p["mode"][n] for n in spec.categorical}
-        row["stands out"] = ", ".join(f"{t['feature']} {t['z']:+.2f}σ" for t in p["top_features"][:3])
+        row["why this name"] = "; ".join(_basis(word, spec) for word in p.get("name_basis", [])) or "—"
+        row |= {f"median {spec.label(n)}": p["median"][n] for n in spec.numeric}
+        row |= {f"mode {spec.label(n)}": p["mode"][n] for n in spec.categorical}
+        row["stands out"] = ", ".join(
+            f"{spec.label(t['feature'])} {t['z']:+.2f}σ" for t in p["top_features"][:3]
+        )
         rows.append(row)
     return _table(rows)
 
@@ -97,11 +160,19 @@ def _ranges_section(r: ReportInputs) -> str:
     return _section("Declared ranges", _note(f"Values outside the spec's ranges: {ADVICE}."), _table(rows))
 
 
+def _basis(word: dict, spec: FeatureSpec) -> str:
+    """One word of a name and its evidence: "lapsed: recency_days median 352 vs 160 overall (+1.07σ)"."""
+    return (
+        f"{word['word']}: {spec.label(word['column'])} median {_plain(word['median'])} vs "
+        f"{_plain(word['population_median'])} overall ({word['z']:+.2f}σ)"
+    )
+
+
 def _body(r: ReportInputs) -> list[str]:
     names = [p["name"] for p in r.profiles]
     dropped = [{"feature": k, "why dropped": v} for k, v in r.dropped.items()]
     imputed = [{"feature": k} | v for k, v in r.imputed.items()]
-    summary = [{"item": k, "value": str(v)} for k, v in r.summary.items()]
+    summary = [{"item": k, "value": _plain(v)} for k, v in r.summary.items()]
     return [
         _section("Summary", _table(summary)),
         _section(
@@ -158,7 +229,12 @@ def _body(r: ReportInputs) -> list[str]:
         _section("2-D projection (PCA)", _img(plots.projection_png(r.projection, names), "projection")),
         _section(
             "Segment profiles",
-            _note("z-scores vs all customers (heavy-tailed features in log1p space)."),
+            _note(
+                "Names say what sets a segment apart from everyone and from the other segments, one "
+                "word per group of related columns, and only what the medians bear out (a 'high' "
+                "column's median is above the overall median). z-scores are of the segment mean vs all "
+                "customers (heavy-tailed features in log1p space)."
+            ),
             _profiles_table(r.profiles, r.spec),
         ),
         _section("Held-out customers", _table([r.holdout]) if r.holdout else _note("No held-out set.")),
@@ -182,6 +258,11 @@ def _body(r: ReportInputs) -> list[str]:
         ),
         _section(
             "Bootstrap stability (adjusted Rand index between refits)",
+            _note(
+                "ari_mean / ari_min: adjusted Rand index between pairs of refits on bootstrap resamples "
+                "(1 = the same segments, 0 = chance); agreement_mean: the mean share of pairs of rows "
+                "two refits treat alike (the Rand index)."
+            ),
             _table([{k: v for k, v in r.stability.items() if k != "ari_pairs"}]),
         ),
         _section("Time per step (seconds)", _table([r.timings])),
@@ -195,6 +276,7 @@ def write_report(path: str | Path, inputs: ReportInputs) -> Path:
     document = (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{STYLE}</style></head>\n<body><h1>{title}</h1>\n"
+        + _stability_opening(inputs)
         + "\n".join(_body(inputs))
         + "\n</body></html>\n"
     )

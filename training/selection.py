@@ -39,6 +39,7 @@ from sklearn.metrics import (
     adjusted_rand_score,
     calinski_harabasz_score,
     davies_bouldin_score,
+    rand_score,
     silhouette_score,
 )
 from threadpoolctl import threadpool_limits
@@ -51,16 +52,19 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "MIN_STABILITY",
     "SILHOUETTE_TOLERANCE",
+    "WARN_STABILITY",
     "Selection",
     "bootstrap_stability",
     "choose_k",
     "compare_algorithms",
     "evaluate",
     "select_k",
+    "stability_warning",
 ]
 
 SILHOUETTE_TOLERANCE = 0.05  # absolute: silhouettes this close are "about as well separated"
 MIN_STABILITY = 0.90  # mean adjusted Rand index between bootstrap refits
+WARN_STABILITY = 0.80  # below this mean ARI the segments are not reproducible: say so, loudly
 
 
 @dataclass
@@ -129,7 +133,7 @@ def select_k(
     rng = np.random.default_rng(seed)
     fit_rows = _sample(len(points), fit_sample, rng)
     table, stability = [], {}
-    for k in tqdm(list(k_values), desc="choosing k", unit="k", leave=False):
+    for k in _k_progress(list(k_values)):
         started = time.perf_counter()
         labels = build_clusterer(algorithm, k, seed).fit(points[fit_rows]).predict(points)
         row = {"k": k} | evaluate(points, labels, seed, silhouette_sample)
@@ -147,6 +151,15 @@ def select_k(
     k, reason = choose_k(table, silhouette_tolerance, min_stability, min_share)
     logger.info("chose k=%d: %s", k, reason)
     return Selection(k=k, table=table, reason=reason, stability=stability[k])
+
+
+def _k_progress(k_values: list[int]) -> tqdm:
+    """A progress bar counting k values ("choosing k: 3/7 k values"), without a rate: tqdm would print
+    "2.36k/s" (2.36 k values a second), which reads as thousands of something."""
+    return tqdm(
+        k_values, total=len(k_values), desc="choosing k", unit="k", leave=False,
+        bar_format="{desc}: {n_fmt}/{total_fmt} k values |{bar}| [{elapsed}<{remaining}]",
+    )  # fmt: skip
 
 
 def choose_k(
@@ -202,13 +215,15 @@ def compare_algorithms(
 ) -> list[dict]:
     """One row per algorithm: metrics, clusters found, noise share and fit time (density ones on a sample).
 
-    An algorithm that cannot run on this little data (HDBSCAN needs ``min_samples`` points) is skipped:
-    its row has only a ``note`` saying why, and the comparison goes on.
+    An algorithm that cannot run on this little data (HDBSCAN needs ``min_samples`` points) is skipped,
+    and one that yields no usable clustering (every point noise, or one cluster) is listed as such: its
+    row has a ``note`` saying why instead of scores, and the comparison goes on.
     """
     rng = np.random.default_rng(seed)
     sample = points[_sample(len(points), density_sample, rng)]
     rows = []
-    for algorithm in tqdm(("kmeans", "minibatch", "gmm", "dbscan", "hdbscan"), desc="comparing", leave=False):
+    algorithms = ("kmeans", "minibatch", "gmm", "dbscan", "hdbscan")
+    for algorithm in tqdm(algorithms, desc="comparing", unit="algorithm", leave=False):
         data = sample if algorithm in ("dbscan", "hdbscan") else points
         clusterer = build_clusterer(algorithm, k, seed)
         started = time.perf_counter()
@@ -222,12 +237,42 @@ def compare_algorithms(
             logger.info("comparison: %s %s", algorithm, note)
             rows.append({"algorithm": algorithm, "n_points": len(data), "note": note})
             continue
-        seconds = time.perf_counter() - started
+        seconds = round(time.perf_counter() - started, 3)
         row = {"algorithm": algorithm, "n_points": len(data)} | evaluate(
             data, labels, seed, silhouette_sample
         )
-        rows.append(row | {"seconds": round(seconds, 3)})
+        unusable = _unusable(row, clusterer)
+        if unusable:
+            logger.info("comparison: %s %s", algorithm, unusable)
+            row = {"algorithm": algorithm, "n_points": len(data), "note": unusable}
+        rows.append(row | {"seconds": seconds})
     return rows
+
+
+def _unusable(row: dict, clusterer) -> str:
+    """Why a comparison result is no clustering at all (every point noise, or one cluster), or ``""``.
+
+    >>> _unusable({"n_clusters": 0, "n_points": 5000, "noise_share": 1.0}, None)
+    'no usable clustering: all 5,000 points are noise'
+    >>> _unusable({"n_clusters": 1, "n_points": 5000, "noise_share": 0.25}, None)
+    'no usable clustering: one cluster (75.0% of the points; the rest noise)'
+    """
+    settings = _settings(clusterer)
+    if row["n_clusters"] == 0:
+        return f"no usable clustering: all {row['n_points']:,} points are noise{settings}"
+    if row["n_clusters"] == 1:
+        rest = "; the rest noise" if row["noise_share"] else ""
+        return (
+            f"no usable clustering: one cluster ({1 - row['noise_share']:.1%} of the points{rest}){settings}"
+        )
+    return ""
+
+
+def _settings(clusterer) -> str:
+    """The density settings that produced a degenerate result (what to change), e.g. " with eps=0.5"."""
+    names = ("eps", "min_samples", "min_cluster_size")
+    found = [f"{n}={getattr(clusterer, n)}" for n in names if getattr(clusterer, n, None) is not None]
+    return f" with {', '.join(found)}" if found else ""
 
 
 def _too_small(clusterer, n_points: int) -> str:
@@ -252,20 +297,51 @@ def bootstrap_stability(
 
     The common set is a seeded sample of at most ``sample`` points; each round refits on a bootstrap
     resample of it (one thread: small fits only lose to threading overhead, badly on a busy machine).
-    Returns the mean, min and every pairwise ARI (1.0 = the same partition every time).
+    Returns the mean, min and every pairwise ARI (1.0 = the same partition every time), and
+    ``agreement_mean``: the mean Rand index over the same pairs, the share of pairs of common points
+    that two refits treat alike (both in one segment, or both apart) -- the plain-words number.
     """
     rng = np.random.default_rng(seed)
     common = points[_sample(len(points), sample, rng)]
     predictions = []
     with threadpool_limits(limits=1):
-        for round_ in tqdm(range(rounds), desc="bootstrap", leave=False):
+        for round_ in tqdm(range(rounds), desc="bootstrap", unit="refit", leave=False):
             boot = common[rng.integers(0, len(common), len(common))]
             predictions.append(build_clusterer(algorithm, k, seed + round_ + 1).fit(boot).predict(common))
-    scores = [adjusted_rand_score(a, b) for a, b in itertools.combinations(predictions, 2)]
+    pairs = list(itertools.combinations(predictions, 2))
+    scores = [adjusted_rand_score(a, b) for a, b in pairs]
     return {
         "rounds": rounds,
         "n_points": len(common),
         "ari_mean": round(float(np.mean(scores)), 4),
         "ari_min": round(float(np.min(scores)), 4),
         "ari_pairs": [round(float(s), 4) for s in scores],
+        "agreement_mean": round(float(np.mean([rand_score(a, b) for a, b in pairs])), 4),
     }
+
+
+def stability_warning(
+    stability: dict, threshold: float = WARN_STABILITY, advice: str = "treat these segments with care"
+) -> str:
+    """A plain-words warning when the mean bootstrap ARI is below ``threshold``, else ``""``.
+
+    >>> warning = stability_warning({"ari_mean": 0.37, "ari_min": -0.002, "agreement_mean": 0.684})
+    >>> warning.split(" (")[0]
+    'refits agree on 68 % of customer pairs: treat these segments with care'
+    >>> warning.split(" (")[1]
+    'mean bootstrap ARI 0.37, lowest -0.002, below 0.8)'
+    >>> stability_warning({"ari_mean": 0.92, "ari_min": 0.9, "agreement_mean": 0.97})
+    ''
+    """
+    if stability.get("ari_mean") is None or stability["ari_mean"] >= threshold:
+        return ""
+    agreement = stability.get("agreement_mean")
+    opening = (
+        "refits disagree"
+        if agreement is None
+        else f"refits agree on {agreement * 100:.0f} % of customer pairs"
+    )
+    return (
+        f"{opening}: {advice} (mean bootstrap ARI {stability['ari_mean']:.2f}, "
+        f"lowest {stability['ari_min']:.3g}, below {threshold:g})"
+    )

@@ -4,7 +4,10 @@ reference -> artifact + report.
 k is chosen by ``training.selection.choose_k``: the largest k whose silhouette is within 0.05 of the
 best and whose bootstrap refits agree (mean ARI >= 0.9), every segment >= ``min_share``; the table
 and the sentence saying why are in the summary, the manifest (``k_selection``, ``k_choice``) and the
-report. The stability reported is the chosen k's, measured during selection.
+report. The stability reported is the chosen k's, measured during selection. When its mean ARI is
+below ``warn_stability`` (0.8) training logs a warning in plain words (how many customer pairs the refits
+agree on), the summary and the manifest carry it (``stability_warning``) and the report opens with it;
+with ``require_stable`` training raises ``UnstableSegmentsError`` instead and writes nothing.
 
 The preprocessing is fitted once and the candidate clusterers work on its output; the saved
 ``Pipeline`` is that same fitted preprocessor followed by the chosen fitted clusterer, so the model
@@ -58,7 +61,7 @@ from training.stream_reference import stream_reference
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MIN_CUSTOMERS_PER_SEGMENT", "HoldoutCheckError", "TrainOptions", "train"]
+__all__ = ["MIN_CUSTOMERS_PER_SEGMENT", "HoldoutCheckError", "TrainOptions", "UnstableSegmentsError", "train"]
 
 PROJECTION_FILE = "projection.json"
 REPORT_FILE = "report.html"
@@ -71,6 +74,11 @@ class HoldoutCheckError(SegmenterError):
     def __init__(self, message: str, holdout: dict) -> None:
         super().__init__(message)
         self.holdout = holdout
+
+
+class UnstableSegmentsError(SegmenterError):
+    """``require_stable`` and the bootstrap refits disagree (mean ARI below ``warn_stability``); nothing
+    was written."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class TrainOptions:
     stability_sample: int = 30_000
     silhouette_tolerance: float = selection.SILHOUETTE_TOLERANCE
     min_stability: float = selection.MIN_STABILITY
+    warn_stability: float = selection.WARN_STABILITY  # below this mean ARI: a warning, or refusal
+    require_stable: bool = False  # refuse (write nothing) instead of warning
     report: bool = True
     replace: bool = True  # False: replace an artifact already in ``out`` only by the same model
 
@@ -208,6 +218,18 @@ def _check_holdout(holdout: dict, training_shares: list[float], out: Path, min_s
     )
 
 
+def _check_stability(stability: dict, out: Path, options: TrainOptions) -> str:
+    """The warning for unstable segments (logged), or ``""``; with ``require_stable`` a refusal."""
+    threshold = options.warn_stability
+    if options.require_stable and selection.stability_warning(stability, threshold):
+        facts = selection.stability_warning(stability, threshold, "the segments are not reproducible")
+        raise UnstableSegmentsError(f"--require-stable: {facts}; nothing written to {out}")
+    warning = selection.stability_warning(stability, threshold)
+    if warning:
+        logger.warning("%s", warning)
+    return warning
+
+
 def _model_sha256(pipeline: Pipeline) -> str:
     """The ``model_sha256`` ``save_artifact`` will record (the same joblib dump)."""
     buffer = io.BytesIO()
@@ -257,8 +279,9 @@ def train(
         logger.info("imputed missing values: %s", imputed)
     fitted = _fit(raw, spec, options, steps)
     k = fitted.selection.k
+    unstable = _check_stability(fitted.selection.stability, out, options)
     with steps.step("profiles"):
-        profiles = segment_profiles(raw, fitted.labels, spec, k)
+        profiles = segment_profiles(raw, fitted.labels, spec, k, people=data.spec)
         names = [p["name"] for p in profiles]
         model = SegmentModel(fitted.pipeline, spec, {"segment_names": names, "algorithm": options.algorithm})
         holdout = _holdout(model, to_frame(data.frame[held], spec), options.min_share)
@@ -272,7 +295,7 @@ def train(
     proj = projection(fitted.points, fitted.labels, options.seed)
     if not options.replace:
         _check_replace(out, fitted.pipeline)
-    recorded = {k: v for k, v in asdict(options).items() if k not in ("report", "replace")}
+    recorded = {k: v for k, v in asdict(options).items() if k not in ("report", "replace", "require_stable")}
     with steps.step("save"):
         manifest = save_artifact(
             out, fitted.pipeline, spec, signing_key=signing_key,
@@ -283,6 +306,7 @@ def train(
             data=data.description | _training_counts(raw) | {"out_of_range": outside}, holdout=holdout,
             k_selection=fitted.selection.table, k_choice=k_choice, algorithm_comparison=comparison,
             stability=stability,
+            stability_warning=unstable,
             training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
             training_options=recorded, **stream,
         )  # fmt: skip
@@ -294,7 +318,7 @@ def train(
         "metrics": fitted.metrics, "segments": profiles, "holdout": holdout, "stability": stability,
         "dropped_features": dropped, "imputed": imputed, "data": manifest["data"], "timings": steps.seconds,
         "stream_shares": stream.get("stream_segment_distribution"), "k_selection": fitted.selection.table,
-        "k_choice": k_choice,
+        "k_choice": k_choice, "stability_warning": unstable,
     }  # fmt: skip
     if options.report:
         with steps.step("report"):
@@ -303,6 +327,7 @@ def train(
                 f"Customer segments — {manifest['model_id']}", _report_summary(summary), raw, spec, missing,
                 dropped, fitted.selection.table, fitted.points, fitted.labels, profiles, proj, comparison,
                 stability, holdout, steps.seconds, options.seed, imputed, k_choice["reason"],
+                stability_warning=unstable,
             )  # fmt: skip
             write_report(out / REPORT_FILE, inputs)
     return summary
