@@ -97,14 +97,15 @@ class FeatureSpec:
 
     def restricted_to(self, columns: set[str]) -> FeatureSpec:
         """The same spec without the features not in ``columns`` (e.g. demographics absent from data)."""
+        groups = {g: kept for g, m in self.groups.items() if (kept := tuple(c for c in m if c in columns))}
         return FeatureSpec(
             id_column=self.id_column,
             numeric=tuple(c for c in self.numeric if c in columns),
             categorical=tuple(c for c in self.categorical if c in columns),
             heavy_tailed=tuple(c for c in self.heavy_tailed if c in columns),
             ranges={k: v for k, v in self.ranges.items() if k in columns},
-            labels={k: v for k, v in self.labels.items() if k in columns},
-            groups={g: kept for g, m in self.groups.items() if (kept := tuple(c for c in m if c in columns))},
+            labels={k: v for k, v in self.labels.items() if k in columns or k in groups},
+            groups=groups,
         )
 
     def to_dict(self) -> dict[str, Any]:

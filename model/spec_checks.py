@@ -155,8 +155,8 @@ def check_columns(spec: Any) -> None:
             raise ValueError(
                 f"{_WHERE}: ranges[{_quoted(column)}] has minimum {bounds.minimum} > maximum {bounds.maximum}"
             )
-    for column in spec.labels:
-        _declared(column, "labels", names, "declared feature column")
+    for column in spec.labels:  # a readable name for a column, or for a group of them
+        _declared(column, "labels", (*names, *spec.groups), "declared feature column or group")
     _check_groups(spec.groups, names)
 
 

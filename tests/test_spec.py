@@ -166,7 +166,7 @@ BAD_SPECS = [
     (
         "a label for an undeclared column",
         edited(labels={"spend": "Spend"}),
-        'labels names "spend", which is not a declared feature column (did you mean "spend_12m"?)',
+        'labels names "spend", which is not a declared feature column or group (did you mean "spend_12m"?)',
         False,
     ),
     (
