@@ -3,6 +3,7 @@
 from scorer_fixtures import (  # noqa: F401 - pytest finds fixtures by name
     model_dir,
     model_source,
+    retrained_model_dir,
     shoppers_model_dir,
     stream,
     table_model_dir,

@@ -33,6 +33,15 @@ def model_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def retrained_model_dir(tmp_path_factory):
+    """Another model of ``model_dir``'s input schema (other seed, k=3): a retrain to swap to."""
+    out = tmp_path_factory.mktemp("retrained-model")
+    data = from_events(synthetic_events(2000, seed=11), "synthetic:2000")
+    train(data, out, TrainOptions(k_min=3, k_max=3, seed=4, stability_rounds=2, report=False))
+    return out
+
+
+@pytest.fixture(scope="session")
 def table_model_dir(tmp_path_factory):
     """A model trained from the README's customer table (4 numeric, 2 categorical columns)."""
     out = tmp_path_factory.mktemp("table-model")

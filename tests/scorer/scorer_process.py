@@ -98,16 +98,17 @@ def changelog_states(records) -> dict[str, bytes]:
     return {r.key.decode(): Entry.from_bytes(r.value).state for r in records if not r.key.startswith(b"\x00")}
 
 
-def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int, str], list[dict]]:
+def repeated_effects(values: Iterable[bytes]) -> dict[tuple[str, int, int | str, str], list[dict]]:
     """Segment updates grouped by (customer, source partition, source offset, reason), where seen more
     than once. One record may cause two updates of one customer: the ageing tick it crossed, then the
-    customer's own event."""
-    by_event: dict[tuple[str, int, int, str], list[dict]] = defaultdict(list)
+    customer's own event. An update no record caused (a model-change sweep, a wall-clock tick) is
+    keyed by its ``as_of`` instead of a source (partition -1)."""
+    by_event: dict[tuple[str, int, int | str, str], list[dict]] = defaultdict(list)
     for value in values:
         if value is None:  # a tombstone (erase, state TTL) carries no source
             continue
         body = json.loads(value)
-        source = body["source"]
+        source = body["source"] or {"partition": -1, "offset": body["as_of"]}
         by_event[(body["customer_id"], source["partition"], source["offset"], body["reason"])].append(body)
     return {key: bodies for key, bodies in by_event.items() if len(bodies) > 1}
 

@@ -19,20 +19,14 @@ from consumer.state_restore import judge
 from consumer.state_store import StateStore
 from model.changelog import CLOCK_KEY, model_fingerprint
 from model.features import features
-from model.synthetic import synthetic_events
-from training.sources import from_events
-from training.train import TrainOptions, train
 
 NOW_S = 1_900_000_000  # after every synthetic event
 
 
 @pytest.fixture(scope="module")
-def other_model(tmp_path_factory):
+def other_model(retrained_model_dir):
     """Another model of the same input schema (other seed and k): a retrain."""
-    out = tmp_path_factory.mktemp("other-model")
-    data = from_events(synthetic_events(2000, seed=11), "synthetic:2000")
-    train(data, out, TrainOptions(k_min=3, k_max=3, seed=4, stability_rounds=2, report=False))
-    return ModelSource(out)
+    return ModelSource(retrained_model_dir)
 
 
 class Live:
