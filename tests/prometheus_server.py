@@ -19,6 +19,7 @@ import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,16 @@ def short_for_rules(source: Path, target: Path, duration: str = "1s") -> Path:
                 rule["for"] = duration
     target.write_text(yaml.safe_dump(document, sort_keys=False))
     return target
+
+
+def _unix_time(rfc3339: str) -> float:
+    """Prometheus' RFC 3339 times carry nanoseconds, more than ``datetime`` reads: cut to microseconds.
+
+    >>> _unix_time("1970-01-01T00:00:01.123456789Z"), _unix_time("1970-01-01T00:00:02Z")
+    (1.123456, 2.0)
+    """
+    whole, _, fraction = rfc3339.rstrip("Z").partition(".")
+    return datetime.fromisoformat(whole).replace(tzinfo=UTC).timestamp() + float(f"0.{fraction[:6] or 0}")
 
 
 def _free_port() -> int:
@@ -157,6 +168,13 @@ class PrometheusServer:
         """Active alerts (pending and firing), optionally only those in ``state``."""
         alerts = self.api("alerts")["alerts"]
         return [a for a in alerts if state is None or a["state"] == state]
+
+    def rules_evaluated_after(self, seconds: float) -> bool:
+        """Whether every rule group has been evaluated since ``seconds`` (Unix time): alerts reflect
+        the samples scraped up to then. Rules run every evaluation interval, apart from scrapes, so an
+        alert seen right after a scrape may still stem from an older sample."""
+        groups = self.api("rules")["groups"]
+        return bool(groups) and all(_unix_time(g["lastEvaluation"]) > seconds for g in groups)
 
     def firing(self, name: str) -> bool:
         return any(a["labels"].get("alertname") == name for a in self.alerts("firing"))
