@@ -16,6 +16,12 @@ only on its own records, never on how they were cut into poll batches, on restar
 instance owns the partition. The event rows between two ticks are scored in ONE vectorised call
 per partition. ``--clock wall`` ages as of the system clock instead (not replay-deterministic).
 
+A new model (a hot reload, or a restart with another model directory) re-scores every stored
+customer: each partition's clock records the model its segments come from, and a partition whose
+record names another model is swept (:meth:`Processor._sweep`, the ageing tick's vectorised path)
+before its next event, or in an empty batch when it is quiet (:meth:`Processor.work_due`). The sweep
+is part of that batch's commit, so a crash repeats it and exactly-once publishes it once.
+
 One record never stops the stream: whatever decoding, validating or folding one record raises becomes
 a dead letter (``internal_error`` for anything that is not an :class:`InvalidEvent`), and the batch
 goes on. A record without a key is a dead letter (``missing_key``) unless ``allow_keyless``: keyless
