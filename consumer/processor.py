@@ -173,6 +173,7 @@ class _PartitionWork:
     entries: dict[str, Entry] = field(default_factory=dict)  # changed in this batch
     steps: list[_Step] = field(default_factory=list)
     learned: bool = False  # the online model's checkpoint moved
+    settled: bool = False  # the partition's segments are known to come from the live model
 
 
 class Processor:
@@ -222,6 +223,8 @@ class Processor:
             if partition not in works and (self.clock.wall_clock or self._sweep_due(partition, stamp)):
                 self._start(partition, now_ms, stamp, works, result)
         for work in works.values():
+            if work.clock.model and not work.settled:  # no event to score, but maybe a sweep to do
+                self._settle_model(work, now_ms, result)
             self._finish(work, result)
         return result
 
@@ -255,16 +258,26 @@ class Processor:
         work = works[partition] = _PartitionWork(
             partition, self.store.clock(partition), self.store.checkpoint(partition), stamp
         )
-        if work.clock.model != stamp.fingerprint:  # a new model: re-score everyone before any event
-            if work.clock.model:
-                self._sweep(work, now_ms, result)
-            work.clock = work.clock._replace(model=stamp.fingerprint)
         if self.clock.wall_clock:  # wall-clock ticks fire between polls, before the batch's events
             clock, tick = work.clock.tick_at(now_ms, self.clock.tick_ms)
             if tick is not None:
+                self._settle_model(work, now_ms, result)
                 self._age(work, tick, None, result)
             work.clock = clock
         return work
+
+    def _settle_model(self, work: _PartitionWork, now_ms: int, result: BatchResult) -> None:
+        """Before the partition's first score in this batch: sweep it if its segments come from another
+        model, and record the live one in its clock. (A batch of dead letters never gets here, so it
+        needs no model.)"""
+        if work.settled:
+            return
+        work.settled = True
+        live = work.stamp.fingerprint
+        if work.clock.model != live:
+            if work.clock.model:
+                self._sweep(work, now_ms, result)
+            work.clock = work.clock._replace(model=live)
 
     def _sweep(self, work: _PartitionWork, now_ms: int, result: BatchResult) -> None:
         """Re-score every stored customer of the partition with the live model, as of its clock, in the
@@ -310,6 +323,7 @@ class Processor:
             raise InvalidEvent(
                 "customer_id", "differs from the record key", event.customer_id, reason="key_mismatch"
             )
+        self._settle_model(work, now_ms, result)
         customer_id = event.customer_id
         entry = self._entry(work, customer_id)
         if record.offset <= entry.last_offset:
