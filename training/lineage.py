@@ -6,10 +6,15 @@ the new clusters to the previous model's segments and publishes the matched ids 
 the manifest, see ``model.scoring``).
 
 Matching: the previous model scores the new model's training rows, so every row has a previous
-segment and a new cluster. For each pair (previous segment P, new cluster N) the similarity is the
-Jaccard index of their row sets, ``|P ∩ N| / |P ∪ N|``, from the contingency table. The Hungarian
-assignment (``scipy.optimize.linear_sum_assignment``) pairs them one to one maximising the total
-similarity, and a pair is a match when its similarity is above ``MATCH_THRESHOLD`` (0.5).
+segment and a new cluster. A row farther from its previous segment's centre than that segment's
+radius (``segment_radii`` in the manifest: the distance within which ``RADIUS_QUANTILE`` = 99% of its
+training rows lay) belongs to no previous segment: the nearest centre is not a segment's member when
+it lies where the segment never reached, and without this cut a new group of customers beside an old
+segment would dilute it (a previous model without radii counts every row as its nearest segment's).
+For each pair (previous segment P, new cluster N) the similarity is the Jaccard index of their row
+sets, ``|P ∩ N| / |P ∪ N|``, from the contingency table. The Hungarian assignment
+(``scipy.optimize.linear_sum_assignment``) pairs them one to one maximising the total similarity,
+and a pair is a match when its similarity is above ``MATCH_THRESHOLD`` (0.5).
 
 Why Jaccard above 0.5: it counts both ways — a big old segment swallowing a small new cluster is not a
 match (the union is large), and neither is a new cluster that merged two old ones. Above 0.5, N holds
@@ -22,18 +27,19 @@ A matched cluster takes the previous segment's id; any other gets a fresh id, on
 id ever used in the lineage (``ids_used``), so a segment that vanished never has its id given to a
 different one. Ids must fit the changelog's 16-bit ``last_segment`` (``MAX_SEGMENT_ID``).
 
-Names travel with ids while they still describe the segment: a matched segment keeps its previous
-name when every word of it is still said of the new profile (the profile's name with every word its
-z-scores support, not only the two shown; a disambiguating number such as "lapsed 2" is ignored), and
-takes its new name otherwise. So "frequent loyal" stays "frequent loyal" when the new profile would
-be called "high-value frequent" but is still loyal, and becomes the new name when it no longer is.
+Names travel with ids while the profile says the same: a matched segment keeps its previous name
+when the name its new profile generates (``training.profiles``) has the same words, ignoring the
+number that tells apart two segments of the same name ("lapsed 2" says what "lapsed" says); when the
+words differ, the profile now says something else and the new name is taken. So "lapsed 2" stays
+"lapsed 2" even when the new numbering would call it "lapsed", and "frequent loyal" becomes
+"frequent high-value" when spend, not tenure, now sets the segment apart.
 
 >>> ids = np.array([5, 5, 5, 9, 9, 9, 9, 2])      # the previous model's segment per row
 >>> new = np.array([1, 1, 1, 0, 0, 0, 2, 2])      # the new model's cluster per row
 >>> table = jaccard_table(ids, [2, 5, 9], new, 3)  # rows: previous ids 2, 5, 9; columns: new clusters
 >>> table.round(2).tolist()
 [[0.0, 0.0, 0.5], [0.0, 1.0, 0.0], [0.75, 0.0, 0.2]]
->>> matched = match_ids(table, [2, 5, 9], ids_used=[0, 1, 2, 5, 9])
+>>> matched = match_ids(table, [2, 5, 9], ids_used=[0, 1, 2, 5, 9])  # 0.5 is not above 0.5
 >>> matched.segment_ids, matched.retired
 ([9, 5, 10], [2])
 """
@@ -45,15 +51,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import linear_sum_assignment
 
 from model.errors import SchemaMismatchError
+from model.pipeline import to_frame
 from model.scoring import MAX_SEGMENT_ID, SegmentModel
 from model.spec import FeatureSpec
-from training.profiles import name_from_z, unique_names
 
 __all__ = [
     "MATCH_THRESHOLD",
+    "RADIUS_QUANTILE",
     "Lineage",
     "carry_names",
     "check_schema",
@@ -61,9 +69,11 @@ __all__ = [
     "jaccard_table",
     "match_ids",
     "match_previous",
+    "segment_radii",
 ]
 
 MATCH_THRESHOLD = 0.5
+RADIUS_QUANTILE = 0.99
 
 
 @dataclass(frozen=True)
@@ -129,14 +139,39 @@ def check_schema(previous: SegmentModel, spec: FeatureSpec) -> None:
         )
 
 
-def jaccard_table(previous_ids: np.ndarray, previous_order: Sequence[int], new: np.ndarray, k: int):
+def segment_radii(points: np.ndarray, labels: np.ndarray, centroids: np.ndarray) -> list[float]:
+    """Per cluster index, the distance from its centre within which ``RADIUS_QUANTILE`` of its rows lie
+    (0 for an empty cluster): recorded in the manifest for the next retrain's matching.
+
+    >>> points, labels = np.array([[0.0], [1.0], [2.0], [4.0], [10.0]]), np.array([0, 0, 0, 0, 1])
+    >>> segment_radii(points, labels, np.array([[1.0], [10.0]]))
+    [2.94, 0.0]
+    """
+    distance = np.linalg.norm(points - centroids[labels], axis=1)
+    return [
+        round(float(np.quantile(distance[labels == j], RADIUS_QUANTILE)), 6) if np.any(labels == j) else 0.0
+        for j in range(len(centroids))
+    ]
+
+
+def jaccard_table(
+    previous_ids: np.ndarray,
+    previous_order: Sequence[int],
+    new: np.ndarray,
+    k: int,
+    inside: np.ndarray | None = None,
+) -> np.ndarray:
     """Jaccard similarity of every (previous segment, new cluster) pair of row sets: a matrix with a
-    row per id of ``previous_order`` and a column per new cluster 0..k-1."""
+    row per id of ``previous_order`` and a column per new cluster 0..k-1. Rows not ``inside`` their
+    previous segment (its radius) count in their new cluster only."""
     position = {segment: i for i, segment in enumerate(previous_order)}
     rows = np.fromiter((position[s] for s in np.asarray(previous_ids).tolist()), dtype=np.int64)
-    both = np.bincount(rows * k + np.asarray(new, dtype=np.int64), minlength=len(position) * k)
+    new = np.asarray(new, dtype=np.int64)
+    inside = np.ones(len(rows), dtype=bool) if inside is None else np.asarray(inside, dtype=bool)
+    both = np.bincount(rows[inside] * k + new[inside], minlength=len(position) * k)
     both = both.reshape(len(position), k).astype(float)
-    union = both.sum(axis=1)[:, None] + both.sum(axis=0)[None, :] - both
+    sizes = np.bincount(new, minlength=k)  # a new cluster's rows, inside a previous segment or not
+    union = both.sum(axis=1)[:, None] + sizes[None, :] - both
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(union > 0, both / union, 0.0)
 
@@ -166,14 +201,14 @@ def match_ids(table: np.ndarray, previous_order: Sequence[int], ids_used: Sequen
     return Matched([int(s) for s in segment_ids], previous_ids, similarity, retired, sorted(used))
 
 
-def match_previous(previous: SegmentModel, previous_ids: np.ndarray, new: np.ndarray, k: int) -> Lineage:
-    """The lineage of a new model whose training rows ``previous`` scored as ``previous_ids`` and the
-    new model clustered as ``new`` (cluster indices 0..k-1)."""
+def match_previous(previous: SegmentModel, rows: pd.DataFrame, new: np.ndarray, k: int) -> Lineage:
+    """The lineage of a new model that clustered its training ``rows`` (raw features) as ``new``
+    (cluster indices 0..k-1): ``previous`` scores the rows, and the two are matched."""
     recorded = previous.manifest.get("lineage") or {}
     order = previous.segment_ids
-    matched = match_ids(
-        jaccard_table(previous_ids, order, new, k), order, [*recorded.get("ids_used", ()), *order]
-    )
+    previous_ids, distances, _ = previous.score_arrays(to_frame(rows, previous.spec))
+    table = jaccard_table(previous_ids, order, new, k, _inside(previous, previous_ids, distances))
+    matched = match_ids(table, order, [*recorded.get("ids_used", ()), *order])
     mapping = [
         {"id": segment, "previous_id": before, "similarity": similarity}
         for segment, before, similarity in zip(
@@ -186,42 +221,45 @@ def match_previous(previous: SegmentModel, previous_ids: np.ndarray, new: np.nda
     )
 
 
-def _words(name: str) -> set[str]:
-    """The words a name says: a trailing disambiguating number dropped, "one-timers" as "one-time"."""
-    words = re.sub(r" \d+$", "", name).split()
-    return {"one-time" if word == "one-timers" else word for word in words}
+def _inside(previous: SegmentModel, ids: np.ndarray, distances: np.ndarray) -> np.ndarray | None:
+    """Which scored rows lie within their previous segment's radius (None: no radii recorded)."""
+    radii = previous.manifest.get("segment_radii")
+    if not isinstance(radii, list) or len(radii) != previous.k:
+        return None
+    index = previous.indices_of(ids)
+    return distances[np.arange(len(index)), index] <= np.asarray(radii, dtype=float)[index]
 
 
-def _still_says(name: str, profile: dict) -> bool:
-    """Whether every word of ``name`` is still said of ``profile`` (by its name with all its words)."""
-    z_scores = profile.get("z_scores") or {}
-    # Every feature gives at most one word, and high recency one more: this many words is all of them.
-    everything = name_from_z(z_scores, len(z_scores) + 1, profile.get("median"))
-    return _words(name) <= _words(everything)
+def _says(name: str) -> str:
+    """What a name says: without the number that tells two segments of the same name apart."""
+    return re.sub(r" \d+$", "", name)
 
 
 def carry_names(lineage: Lineage, previous: SegmentModel, profiles: list[dict]) -> list[str]:
-    """Each new segment's name (by cluster index): the previous name of a matched segment whose new
-    profile still says it, else the new profile's name; unique, kept names winning a clash.
+    """Each new segment's name (by cluster index): a matched segment's previous name when its new
+    name says the same, else the new name; unique, kept names winning a clash.
 
-    >>> class Previous:  # the previous model: segment 4 was "lapsed one-timers"
-    ...     segment_name = staticmethod({4: "lapsed one-timers"}.get)
-    >>> lapsed = {"name": "lapsed", "z_scores": {"recency_days": 1.0, "frequency": -0.5}, "median": {}}
-    >>> grown = {"name": "lapsed", "z_scores": {"recency_days": 1.0, "frequency": 0.5}, "median": {}}
-    >>> mapping = [{"id": 4, "previous_id": 4}]
-    >>> carry_names(Lineage([4], "m", ["m"], [4], mapping, []), Previous(), [lapsed])
-    ['lapsed one-timers']
-    >>> carry_names(Lineage([4], "m", ["m"], [4], mapping, []), Previous(), [grown])
-    ['lapsed']
+    >>> class Previous:  # the previous model's segments 4 and 6
+    ...     segment_name = staticmethod({4: "lapsed 2", 6: "frequent loyal"}.get)
+    >>> profiles = [{"name": "lapsed"}, {"name": "frequent high-value"}, {"name": "lapsed 2"}]
+    >>> mapping = [{"previous_id": 4}, {"previous_id": 6}, {"previous_id": None}]
+    >>> carry_names(Lineage([4, 6, 7], "m", ["m"], [4, 6, 7], mapping, []), Previous(), profiles)
+    ['lapsed 2', 'frequent high-value', 'lapsed']
     """
     names = [p["name"] for p in profiles]
     kept = []
     for j, entry in enumerate(lineage.mapping):
         if entry["previous_id"] is not None:
             before = previous.segment_name(entry["previous_id"])
-            if _still_says(before, profiles[j]):
+            if _says(before) == _says(names[j]):
                 names[j] = before
                 kept.append(j)
-    order = kept + [j for j in range(len(names)) if j not in kept]  # kept names keep their spelling
-    unique = dict(zip(order, unique_names([names[j] for j in order]), strict=True))
-    return [unique[j] for j in range(len(names))]
+    taken = {names[j] for j in kept}  # kept names keep their spelling; the others number around them
+    for j in range(len(names)):
+        if j not in kept:
+            base, n = _says(names[j]), 2
+            names[j] = base
+            while names[j] in taken:
+                names[j], n = f"{base} {n}", n + 1
+            taken.add(names[j])
+    return names

@@ -30,7 +30,8 @@ Segment ids: ``train(..., previous=model)`` matches the new clusters to ``previo
 ``lineage`` in the manifest; matched segments keep their ids and, while their profile still says it,
 their names. Without ``previous`` the ids are 0..k-1 and the lineage is just this model. The
 manifest's per-segment lists (``segment_names``, ``profiles``, ``segment_distribution``, held-out
-shares) stay in cluster-index order; each profile's ``segment_id`` is the published id.
+shares, ``segment_radii`` for the next retrain's matching) stay in cluster-index order; each
+profile's ``segment_id`` is the published id.
 """
 
 from __future__ import annotations
@@ -299,6 +300,7 @@ def train(
             stability=stability,
             training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
             training_options=recorded, **lineage_.manifest_fields(), **stream,
+            segment_radii=lineage.segment_radii(fitted.points, fitted.labels, model.centroids_scaled),
         )  # fmt: skip
         if not options.report:
             (out / REPORT_FILE).unlink(missing_ok=True)  # an earlier model's report would mislead
@@ -332,8 +334,7 @@ def _lineage(previous: SegmentModel | None, rows, labels: np.ndarray, profiles: 
         found = lineage.first_lineage(k)
     else:
         with steps.step("lineage"):
-            before, _, _ = previous.score_arrays(to_frame(rows, previous.spec))
-            found = lineage.match_previous(previous, before, labels, k)
+            found = lineage.match_previous(previous, rows, labels, k)
             for profile, name in zip(profiles, lineage.carry_names(found, previous, profiles), strict=True):
                 profile["name"] = name
         logger.info("segment ids %s, from %s: %s", found.segment_ids, previous.model_id, found.mapping)
