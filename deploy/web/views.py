@@ -85,7 +85,7 @@ def segments():
         title = "training customers in 2-D (PCA of the transformed features)"
         chart = scatter_chart(
             projection["x"], projection["y"], projection["segment"], names,
-            ids=projection.get("segment_ids") or service.model.segment_ids, title=title,
+            ids=service.model.segment_ids, title=title,  # the points are by cluster index
         )  # fmt: skip
     report = (_parts()["model_dir"] / REPORT_FILE).is_file()
     return render_template(
