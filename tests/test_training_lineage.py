@@ -167,9 +167,13 @@ def _id_at(model: SegmentModel, blob: str) -> int:
     return model.score([{"x": x, "y": y}])[0].segment_id
 
 
-def test_a_cluster_that_did_not_exist_gets_a_fresh_id(tmp_path):
+def test_a_cluster_that_did_not_exist_gets_a_fresh_id(tmp_path, capsys):
     before = _train_blobs(tmp_path, "abc", "ABC")
+    capsys.readouterr()
     after = _train_blobs(tmp_path, "abcd", "ABCD", previous="abc")
+    printed = capsys.readouterr().out
+    assert f"lineage    from {before.model_id}: 3 segments kept their ids, 1 new, 0 retired []" in printed
+    assert "         3   new (closest previous segment: similarity 0.00)" in printed
     assert {b: _id_at(after, b) for b in "ABC"} == {b: _id_at(before, b) for b in "ABC"}
     assert _id_at(after, "D") == 3, "one above every id used"
     recorded = after.manifest["lineage"]
