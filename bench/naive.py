@@ -23,6 +23,7 @@ from model.features import features, initialize, last_event_ms, update
 def naive_rate(config: ClientConfig, topic: str, model, limit: int) -> dict:
     """Events/s of the per-event ``predict`` loop over the first ``limit`` events of ``topic``."""
     pipeline, columns = model.pipeline, list(model.spec.feature_names)
+    ids = model.segment_ids  # publish stable segment ids, as the scorer does
     consumer = KafkaConsumer(
         topic,
         bootstrap_servers=config.bootstrap_servers,
@@ -42,7 +43,7 @@ def naive_rate(config: ClientConfig, topic: str, model, limit: int) -> dict:
             state = update(states.get(event.customer_id, initialize()), event)
             states[event.customer_id] = state
             row = pd.DataFrame([features(state, last_event_ms(state))])[columns]
-            segment = int(pipeline.predict(row)[0])
+            segment = ids[int(pipeline.predict(row)[0])]
             body = {"customer_id": event.customer_id, "segment_id": segment}
             producer.send(out, key=message.key, value=json.dumps(body).encode())
             seen += 1

@@ -4,8 +4,9 @@ A customer who goes quiet never sends the event that would re-score it, yet its 
 its decayed spend shrinks. When the partition's clock crosses a tick boundary (``model.clock``), the
 processor calls :func:`age_partition`: the stored entries are read into feature columns
 (``model.feature_columns``) in chunks of ``CHUNK`` customers, scored in one call per chunk (learning
-nothing), and every customer whose segment differs from the last one published is returned, sorted
-by customer id so the output does not depend on the order the store happens to hold them in.
+nothing), and every customer whose segment id (``Scorer.score_columns`` returns published ids, as
+``last_segment`` holds) differs from the last one published is returned, sorted by customer id so
+the output does not depend on the order the store happens to hold them in.
 Chunks keep the extra memory of a million-customer tick under ten megabytes, and its matrices small
 enough to stay in the CPU caches (``bench/tick_bench.py`` measures both; 65,536-customer chunks
 took about 1.5x the time and 50 MB).
@@ -100,15 +101,15 @@ def _age_chunk(
             for i in np.flatnonzero(stale).tolist()
             if ids[i] not in superseded
         )
-    names = model.segment_names
     for i in np.flatnonzero(moved).tolist():
         if ids[i] in superseded:
             continue
-        label = int(labels[i])
+        segment = int(labels[i])  # a published id, as last_segment is; the distance row is by index
         row = distances[i]
         assignment = Assignment(
-            label, names[label], float(row[label]), float(confidence[i]), tuple(row.tolist())
-        )
+            segment, model.segment_name(segment), float(row[model.index_of(segment)]),
+            float(confidence[i]), tuple(row.tolist()),
+        )  # fmt: skip
         aged.changed.append((ids[i], Entry._trusted(raws[i]), assignment))
 
 

@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             wrap=wrap,
             on_reload=metrics.record_model_reload,
             model_key=key,
+            allow_unrelated=args.allow_unrelated_model,
         )
     except ArtifactError as error:  # nothing to serve: say why (the message names the file) and stop
         log.error("cannot start the scorer: %s", error)

@@ -45,7 +45,8 @@ RELOAD_RESULTS = ("loaded", "refused")
 # Why an event was dropped as already applied: one word per check (adding a kind is one line here).
 # offset: at or below the last offset the customer's state applied; event_id: among its recent event ids
 DUPLICATE_KINDS = ("offset", "event_id")
-REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid")  # consumer.model_source.refusal_reason
+# consumer.model_source: refusal_reason, and "unrelated" (a lineage without the live model)
+REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid", "unrelated")
 
 
 class ScorerMetrics:
@@ -143,7 +144,8 @@ class ScorerMetrics:
         )
         self.model_refusals = Counter(
             "segmenter_model_refusals",
-            "Model artifacts refused at hot reload, by reason (signature, integrity, schema, invalid).",
+            "Model artifacts refused at hot reload, by reason (signature, integrity, schema, invalid, "
+            "unrelated).",
             ["reason"],
             registry=r,
         )
@@ -338,8 +340,11 @@ class ScorerMetrics:
         self.drift_samples.set(report.samples)
         self._replace(self.drift_feature_psi, report.feature_psi)
         self._replace(self.drift_feature_wasserstein, report.feature_wasserstein)
-        self._replace(self.segment_share, {str(i): v for i, v in enumerate(report.window_shares)})
-        self._replace(self.segment_expected_share, {str(i): v for i, v in enumerate(report.expected_shares)})
+        ids = getattr(report, "segment_ids", None) or range(len(report.window_shares))  # published ids
+        self._replace(self.segment_share, {str(s): v for s, v in zip(ids, report.window_shares, strict=True)})
+        self._replace(
+            self.segment_expected_share, {str(s): v for s, v in zip(ids, report.expected_shares, strict=True)}
+        )
 
     def _replace(self, gauge: Gauge, values: Mapping[str, float]) -> None:
         """Set one labelled series per key and remove the series whose key vanished (model reload)."""

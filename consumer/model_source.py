@@ -12,6 +12,14 @@ they change again.
 With a ``model_key``, every load (at start and at each reload) checks the artifact's signature before
 unpickling: an unsigned or wrongly signed artifact is refused like a broken one, with the reason
 ``signature`` reported to ``on_reload`` (the scorer counts it in ``segmenter_model_refusals_total``).
+
+A reload must keep the meaning of the segment ids the stream has published (stored as each customer's
+last segment, compared by ageing ticks, read by every consumer of the output topic). So a new model is
+swapped in only if its lineage (``SegmentModel.lineage``: its own id and its ``ancestors``, recorded
+by ``segmenter train --previous``) includes the live model: a child, grandchild... of it. Any other
+model numbers its segments independently and is refused with the reason ``unrelated``, unless
+``allow_unrelated`` (``--allow-unrelated-model``), when it is loaded with a warning. The model at start
+is not checked: there is no live model yet.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # (result: "loaded" | "refused", model id when loaded, else a refusal reason from REFUSAL_REASONS)
 ReloadListener = Callable[[str, str], None]
-REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid")
+REFUSAL_REASONS = ("signature", "integrity", "schema", "invalid", "unrelated")
 
 
 def refusal_reason(error: BaseException) -> str:
@@ -71,8 +79,10 @@ class ModelSource:
         on_reload: ReloadListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         model_key: ModelKey | None = None,
+        allow_unrelated: bool = False,
     ) -> None:
         self.directory = Path(directory)
+        self._allow_unrelated = allow_unrelated
         self._loader = loader if model_key is None else functools.partial(loader, key=model_key)
         self._wrap = wrap or (lambda model: model)  # e.g. an online river model around the artifact
         self._interval = check_interval_s
@@ -86,6 +96,7 @@ class ModelSource:
         # retrain may drop columns its data lacked, as the event model drops absent demographics).
         self._expected_schema = expected_schema_hash or _source_schema(loaded)
         self._model = self._wrap(loaded)
+        self._base = loaded  # the artifact's model (the wrapped one may carry another id)
         self._next_check = clock() + check_interval_s
         self._on_reload("loaded", self._model.model_id)
 
@@ -107,18 +118,41 @@ class ModelSource:
             return False
         self._seen, self._changed_to = fingerprint, None
         try:
-            candidate = self._wrap(self._loader(self.directory, expected_schema_hash=self._expected_schema))
+            loaded = self._loader(self.directory, expected_schema_hash=self._expected_schema)
         except (ArtifactError, OSError, ValueError) as error:
-            reason = refusal_reason(error)
-            log.error("model reload refused (%s), still serving %s: %s", reason, self._model.model_id, error)
-            self._on_reload("refused", reason)
+            return self._refuse(refusal_reason(error), error)
+        if loaded.model_id == self._base.model_id:
             return False
-        if candidate.model_id == self._model.model_id:
-            return False
+        unrelated = _unrelated(loaded, self._base)
+        if unrelated and not self._allow_unrelated:
+            return self._refuse(
+                "unrelated", f"{unrelated}; retrain with --previous or pass --allow-unrelated-model"
+            )
+        if unrelated:
+            log.warning("loading an unrelated model (--allow-unrelated-model): %s", unrelated)
+        try:
+            candidate = self._wrap(loaded)
+        except (ArtifactError, ValueError) as error:
+            return self._refuse(refusal_reason(error), error)
         log.info("model reloaded: %s -> %s", self._model.model_id, candidate.model_id)
-        self._model = candidate
+        self._model, self._base = candidate, loaded
         self._on_reload("loaded", candidate.model_id)
         return True
+
+    def _refuse(self, reason: str, why: object) -> bool:
+        log.error("model reload refused (%s), still serving %s: %s", reason, self._model.model_id, why)
+        self._on_reload("refused", reason)
+        return False
+
+
+def _unrelated(candidate, live) -> str | None:
+    """Why ``candidate`` may not replace ``live`` (its lineage lacks it), or None when it descends."""
+    if live.model_id in candidate.lineage:
+        return None
+    return (
+        f"model {candidate.model_id} does not descend from the live model {live.model_id} (its lineage: "
+        f"{', '.join(candidate.lineage)}), so its segment ids may name other segments"
+    )
 
 
 def _source_schema(model) -> str:

@@ -129,6 +129,11 @@ SCORER = (
     ),
     Setting("--model-dir", "SEGMENTER_MODEL_DIR", "artifacts/cdnow", "model directory (hot-reloaded)"),
     MODEL_KEY_FILE,
+    Setting(
+        "--allow-unrelated-model", "SEGMENTER_ALLOW_UNRELATED_MODEL", False,
+        "hot-reload a model that does not descend from the live one (not trained with --previous from "
+        "it): its segment ids may name other segments than those already published", bool,
+    ),
     Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int),
     Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),

@@ -75,19 +75,27 @@ def _print_summary(summary, model, seconds_replay: float, sent: int, url: str) -
     print(f"customers    {customers}")
     print("segments     (current segment of every customer)")
     for segment, count in sorted(summary.final_segments.items()):
-        print(f"  {segment:>2}  {model.segment_names[segment]:<28} {count:>7}  {count / customers:6.1%}")
-    _print_transitions(summary.transitions, model.segment_names)
+        print(f"  {segment:>2}  {_name(model, segment):<28} {count:>7}  {count / customers:6.1%}")
+    _print_transitions(summary.transitions, model)
     print(f"metrics      served at {url}/metrics during the run (/healthz, /readyz too)")
 
 
-def _print_transitions(transitions, names: list[str]) -> None:
-    """Changes of segment during the replay, both reasons: rows are from, columns to."""
-    k = len(names)
+def _name(model, segment: int) -> str:
+    """A segment id's name; an id the model lacks (stored by an unrelated model) says so."""
+    try:
+        return model.segment_name(segment)
+    except KeyError:
+        return "(not in this model)"
+
+
+def _print_transitions(transitions, model) -> None:
+    """Changes of segment during the replay, both reasons: rows are from, columns to (segment ids)."""
+    ids = model.segment_ids
     print("transitions  (segment changes during the replay: rows from, columns to)")
-    print("  " + " " * 30 + "".join(f"{to:>9}" for to in range(k)))
-    for before in range(k):
-        row = "".join(f"{transitions.get(f'{before}->{after}', 0):>9}" for after in range(k))
-        print(f"  {before:>2}  {names[before]:<26}{row}")
+    print("  " + " " * 30 + "".join(f"{to:>9}" for to in ids))
+    for before in ids:
+        row = "".join(f"{transitions.get(f'{before}->{after}', 0):>9}" for after in ids)
+        print(f"  {before:>2}  {_name(model, before):<26}{row}")
 
 
 def early_one_timers(store, until_ms: int) -> dict[int, int]:
@@ -102,11 +110,11 @@ def early_one_timers(store, until_ms: int) -> dict[int, int]:
     return counts
 
 
-def _print_one_timers(counts: dict[int, int], names: list[str]) -> None:
+def _print_one_timers(counts: dict[int, int], model) -> None:
     total = sum(counts.values())
     print(f"early 1997   {total} customers bought once, before April 1997; where they are now:")
     for segment, count in sorted(counts.items(), key=lambda item: -item[1]):
-        print(f"  {segment:>2}  {names[segment]:<28} {count:>7}  {count / max(total, 1):6.1%}")
+        print(f"  {segment:>2}  {_name(model, segment):<28} {count:>7}  {count / max(total, 1):6.1%}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             )
             url = server.url
         _print_summary(summary, model(), seconds_replay, sent, url)
-        _print_one_timers(one_timers, model().segment_names)
+        _print_one_timers(one_timers, model())
     finally:
         if started_broker:
             subprocess.run([str(LOCAL_KAFKA), "stop"], capture_output=True, check=False)

@@ -12,6 +12,11 @@ roughly PSI 0.06 (warn) and JS 0.2 roughly PSI 0.22 (alert). L∞ 0.1 warns (one
 10 points of share) and 0.2 alerts. Below ``min_samples`` live observations the state stays ``ok``:
 PSI over a handful of samples is mostly noise (its bias is about (bins - 1) / n).
 
+The training distribution is per cluster index (the manifest's order); the scorer observes published
+segment ids (``model.scoring``), which the monitor maps back to that order with the model's
+``segment_ids`` (0..k-1 when the manifest has none). Reports carry the ids, so gauges are labelled
+with the ids the stream publishes.
+
 >>> monitor = DriftMonitor([0.5, 0.5], {}, DriftThresholds(min_samples=4), WindowSpec(max_count=100))
 >>> monitor.observe([0, 1, 0, 1])
 >>> monitor.snapshot().state
@@ -87,6 +92,7 @@ class DriftReport:
     feature_wasserstein: dict[str, float] = field(default_factory=dict)
     state: str = "ok"
     reasons: tuple[str, ...] = ()
+    segment_ids: tuple[int, ...] = ()  # the id of each share's segment (the shares' order)
 
     @property
     def level(self) -> int:
@@ -158,6 +164,9 @@ class DriftMonitor:
     thresholds : DriftThresholds, optional
     window : WindowSpec, optional
         Defaults to the last 10 000 assignments.
+    segment_ids : sequence of int, optional
+        The published id of each share of ``training_distribution`` (default 0..k-1); :meth:`observe`
+        takes these ids.
     """
 
     def __init__(
@@ -166,12 +175,19 @@ class DriftMonitor:
         feature_baselines: Mapping[str, Mapping[str, Any]] | None = None,
         thresholds: DriftThresholds | None = None,
         window: WindowSpec | None = None,
+        segment_ids: Sequence[int] | None = None,
     ) -> None:
         expected = np.asarray(training_distribution, dtype=float)
         if expected.ndim != 1 or expected.size == 0 or expected.sum() <= 0 or np.any(expected < 0):
             raise ValueError(
                 f"training_distribution must be non-negative shares, got {training_distribution!r}"
             )
+        ids = list(range(expected.size)) if segment_ids is None else [int(s) for s in segment_ids]
+        if len(ids) != expected.size or len(set(ids)) != len(ids):
+            raise ValueError(f"segment_ids {ids} must be {expected.size} distinct ids, one per share")
+        self.segment_ids = tuple(ids)
+        # None: ids are the slots already (the hot path of every model trained without --previous).
+        self._slot = None if ids == list(range(expected.size)) else {s: i for i, s in enumerate(ids)}
         self.expected = expected / expected.sum()
         self.thresholds = thresholds or DriftThresholds()
         window = window or WindowSpec()
@@ -197,7 +213,7 @@ class DriftMonitor:
             baselines = manifest.get("feature_baselines") or {}
         else:
             raise ValueError("manifest has no 'segment_distribution'; retrain to record drift baselines")
-        return cls(distribution, baselines, **kwargs)
+        return cls(distribution, baselines, segment_ids=manifest.get("segment_ids"), **kwargs)
 
     def observe(
         self,
@@ -208,13 +224,23 @@ class DriftMonitor:
         """Add one scored batch: segment ids, their feature rows (aligned), event times in seconds."""
         segment_ids = list(segment_ids)
         stamps = ts_s if ts_s is None or isinstance(ts_s, int | float) else list(ts_s)
-        self.segments.observe_many(segment_ids, stamps)
+        self.segments.observe_many(self._slots(segment_ids), stamps)
         if feature_rows is None:
             return
         if len(feature_rows) != len(segment_ids):
             raise ValueError(f"{len(segment_ids)} segment ids but {len(feature_rows)} feature rows")
         for name, tracker in self.features.items():
             tracker.window.observe_many(tracker.slots([row.get(name) for row in feature_rows]), stamps)
+
+    def _slots(self, segment_ids: list[int]) -> list[int]:
+        if self._slot is None:
+            return segment_ids
+        try:
+            return [self._slot[s] for s in segment_ids]
+        except KeyError as missing:
+            raise ValueError(
+                f"segment id {missing.args[0]!r} is not one of the monitored {list(self.segment_ids)}"
+            ) from None
 
     def snapshot(self) -> DriftReport:
         """Compare the current window with training and grade it."""
@@ -242,6 +268,7 @@ class DriftMonitor:
             feature_wasserstein=feature_w,
             state=state,
             reasons=tuple(reasons),
+            segment_ids=self.segment_ids,
         )
 
     def _grade(

@@ -4,7 +4,8 @@
 fitted preprocessing (one vectorised call per batch), then river's sequential ``KMeans`` assigns each
 row to the nearest centre and moves that centre a small step towards it. The centres start at the
 batch model's centroids, so segment ids and names keep their meaning while the centres follow the
-stream.
+stream: river numbers the centres by cluster index, and every label returned is the base model's
+published segment id for that index (``SegmentModel.segment_ids``).
 
 The learned centres are state like a customer's: the scorer keeps one set per input partition (so the
 result of a partition does not depend on how partitions are spread over instances) and checkpoints
@@ -58,6 +59,10 @@ class OnlineKMeans:
         self.spec = base.spec
         self.k = base.k
         self.segment_names = base.segment_names
+        self.segment_ids = base.segment_ids
+        self.segment_name = base.segment_name
+        self.index_of = base.index_of
+        self.profile = base.profile
         self.manifest = base.manifest
         self.model_id = f"{base.model_id}+river"
         self._seed_centres = base.centroids_scaled
@@ -73,8 +78,9 @@ class OnlineKMeans:
         after = self._matrix(river_model, centres.shape[1])
         # Distances and confidence against the centres as they stand after the batch.
         _, distances, confidence = assign(points, after)
+        ids, names = self.segment_ids, self.segment_names
         assignments = [
-            Assignment(int(label), self.segment_names[label], float(dist[label]), float(conf), tuple(dist))
+            Assignment(ids[label], names[label], float(dist[label]), float(conf), tuple(dist))
             for label, dist, conf in zip(labels, distances.tolist(), confidence.tolist(), strict=True)
         ]
         return assignments, self._checkpoint(after, learned + len(rows))
@@ -83,7 +89,8 @@ class OnlineKMeans:
         """Re-score stored customers against the partition's learned centres, learning nothing: an
         ageing tick must not teach the model the same quiet customers again and again."""
         centres, _ = self._centres(checkpoint)
-        return assign(self.base.transform_columns(columns, n), centres)
+        indices, distances, confidence = assign(self.base.transform_columns(columns, n), centres)
+        return self.base.ids_of(indices), distances, confidence
 
     def _river(self, centres: np.ndarray) -> KMeans:
         river_model = KMeans(n_clusters=self.k, halflife=self.learning_rate, seed=self.seed)

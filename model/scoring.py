@@ -17,6 +17,14 @@ Confidence of an assignment, in [0, 1]:
 - Gaussian mixture: the posterior probability of the chosen component (``predict_proba``), with the
   component means as centroids.
 
+Segment ids are stable across retrains (``training.lineage``): a model trained with ``--previous``
+publishes, for each of its clusters, the id of the previous model's segment it matches, or a fresh
+one. So a model has two numberings, and one rule keeps them apart: the **cluster index** (0..k-1, the
+order of the fitted centroids and of the manifest's per-segment lists ``segment_names``, ``profiles``,
+``segment_distribution``) stays inside ``model/``; everything a scorer returns and everything outside
+``model/`` speaks **segment ids** (``segment_ids[index]``, see :class:`SegmentModel`). A manifest
+without ``segment_ids`` (every model trained before lineage) has ids 0..k-1, equal to the indices.
+
 >>> from model.pipeline import build_pipeline, to_frame
 >>> from model.spec import FeatureSpec
 >>> spec = FeatureSpec("id", numeric=("spend",), heavy_tailed=("spend",))
@@ -40,18 +48,25 @@ import pandas as pd
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 
+from model.errors import ArtifactError
 from model.fastpath import CompiledPreprocessor, compile_preprocessor
 from model.pipeline import MISSING_CATEGORY, to_frame
 from model.spec import FeatureSpec
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Assignment", "Scorer", "SegmentModel", "assign"]
+__all__ = ["MAX_SEGMENT_ID", "Assignment", "Scorer", "SegmentModel", "assign"]
+
+MAX_SEGMENT_ID = 2**15 - 1  # the changelog stores a customer's last segment as a signed 16-bit int
 
 
 @dataclass(frozen=True)
 class Assignment:
-    """One customer's segment, its distance to that segment's centroid and how clear-cut it is."""
+    """One customer's segment, its distance to that segment's centroid and how clear-cut it is.
+
+    ``segment_id`` is the published (stable) id; ``distances`` are to every segment's centroid in the
+    order of the model's ``segment_ids`` (``distances[model.index_of(segment_id)] == distance``).
+    """
 
     segment_id: int
     segment_name: str
@@ -64,7 +79,8 @@ class Scorer(Protocol):
     """Every model the streaming processor can hold: :class:`SegmentModel` and ``OnlineKMeans``.
 
     ``model_id``, ``k``, ``algorithm`` and ``manifest`` (its drift references) are what the scorer
-    reports about the model; ``spec`` is the features it takes.
+    reports about the model; ``spec`` is the features it takes; ``segment_ids`` the published id of
+    each cluster index (the labels every method returns are such ids).
     """
 
     model_id: str
@@ -73,6 +89,15 @@ class Scorer(Protocol):
     algorithm: str
     manifest: Mapping[str, Any]
     segment_names: list[str]
+    segment_ids: list[int]
+
+    def segment_name(self, segment_id: int) -> str:
+        """The name of segment ``segment_id``."""
+        ...
+
+    def index_of(self, segment_id: int) -> int:
+        """The cluster index (position in ``segment_ids`` and in every distance row) of an id."""
+        ...
 
     def score_partition(
         self, rows: Sequence[Mapping[str, Any]], checkpoint: bytes | None
@@ -88,7 +113,7 @@ class Scorer(Protocol):
         self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Re-score ``n`` stored customers given as feature columns, learning nothing (an ageing
-        tick): ``(labels, distances n x k, confidence)``."""
+        tick): ``(segment ids, distances n x k, confidence)``."""
         ...
 
 
@@ -134,7 +159,28 @@ class SegmentModel:
     spec : FeatureSpec
         The features the pipeline takes (extra keys in scored rows are ignored).
     manifest : dict
-        The artifact manifest (``model_id``, ``segment_names``, ``profiles``, ...).
+        The artifact manifest (``model_id``, ``segment_names``, ``profiles``, ``segment_ids``, ...).
+
+    Ids and indices (the rule): the pipeline numbers its clusters 0..k-1 (the **cluster index**), and
+    the manifest's ``segment_names``, ``profiles`` and ``segment_distribution`` are lists in that
+    order. ``segment_ids[index]`` is the **segment id** a cluster is published as, stable across
+    retrains with ``--previous``. Every label this class returns (``Assignment.segment_id``,
+    :meth:`score_arrays`, :meth:`score_columns`) is an id; look names and profiles up by id with
+    :meth:`segment_name` and :meth:`profile`, never by indexing the lists with an id. Code outside
+    ``model/`` speaks ids only; where it needs a position (a distance row, a centroid) it asks
+    :meth:`index_of`.
+
+    >>> from model.pipeline import build_pipeline, to_frame
+    >>> spec = FeatureSpec("id", numeric=("spend",))
+    >>> rows = [{"spend": s} for s in (1.0, 2.0, 10.0, 11.0)]
+    >>> pipe = build_pipeline(spec, k=2, seed=0).fit(to_frame(rows, spec))
+    >>> low = int(pipe.predict(to_frame(rows[:1], spec))[0])  # the cluster index of the low spenders
+    >>> ids = [7, 3] if low == 0 else [3, 7]  # published as 7 (low) and 3 (high)
+    >>> model = SegmentModel(pipe, spec, {"segment_ids": ids, "segment_names": ["a", "b"]})
+    >>> [a.segment_id for a in model.score([{"spend": 1.5}, {"spend": 10.5}])]
+    [7, 3]
+    >>> model.score_arrays([{"spend": 1.5}])[0].tolist(), model.index_of(7) == low
+    ([7], True)
     """
 
     def __init__(self, pipeline: Pipeline, spec: FeatureSpec, manifest: Mapping[str, Any]) -> None:
@@ -152,10 +198,53 @@ class SegmentModel:
         self.k = int(self._centroids.shape[0])
         self.model_id = str(self.manifest.get("model_id", "unsaved"))
         self.algorithm = str(self.manifest.get("algorithm", type(self._cluster).__name__.lower()))
+        self.segment_ids = _segment_ids(self.manifest.get("segment_ids"), self.k, self.model_id)
+        self._ids = np.asarray(self.segment_ids, dtype=np.int64)
+        self._index = {segment: index for index, segment in enumerate(self.segment_ids)}
         names = list(self.manifest.get("segment_names") or [])
-        self.segment_names = names if len(names) == self.k else [f"segment {i}" for i in range(self.k)]
+        self.segment_names = (
+            names if len(names) == self.k else [f"segment {segment}" for segment in self.segment_ids]
+        )
         self.profiles = list(self.manifest.get("profiles") or [])
         self._fast = self._checked_fast_path()
+
+    @property
+    def lineage(self) -> list[str]:
+        """This model's id and its ancestors' (parent first): the models whose segment ids it keeps."""
+        ancestors = (self.manifest.get("lineage") or {}).get("ancestors") or []
+        return [self.model_id, *(str(a) for a in ancestors)]
+
+    def index_of(self, segment_id: int) -> int:
+        """The cluster index of ``segment_id``; ``KeyError`` naming it and the model's ids."""
+        try:
+            return self._index[int(segment_id)]
+        except (KeyError, TypeError, ValueError):
+            raise KeyError(
+                f"segment id {segment_id!r} is not one of model {self.model_id}'s {self.segment_ids}"
+            ) from None
+
+    def ids_of(self, indices: np.ndarray) -> np.ndarray:
+        """Cluster indices -> segment ids (vectorised)."""
+        return self._ids[np.asarray(indices, dtype=np.int64)]
+
+    def indices_of(self, segment_ids: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Segment ids -> cluster indices (vectorised); ``KeyError`` names an id the model lacks."""
+        ids = np.asarray(segment_ids, dtype=np.int64)
+        lookup = np.full(int(self._ids.max()) + 2, -1, dtype=np.int64)  # the last slot: any other id
+        lookup[self._ids] = np.arange(self.k)
+        indices = lookup[np.clip(ids, -1, len(lookup) - 1)]
+        if indices.size and indices.min() < 0:
+            self.index_of(int(ids[np.argmin(indices)]))  # raises, naming the id
+        return indices
+
+    def segment_name(self, segment_id: int) -> str:
+        """The name of segment ``segment_id`` (``KeyError`` for an id the model does not have)."""
+        return self.segment_names[self.index_of(segment_id)]
+
+    def profile(self, segment_id: int) -> dict[str, Any]:
+        """The training profile of segment ``segment_id``; ``{}`` when unknown or not recorded."""
+        index = self._index.get(segment_id)
+        return dict(self.profiles[index]) if index is not None and index < len(self.profiles) else {}
 
     def _checked_fast_path(self) -> CompiledPreprocessor | None:
         """The numpy fast path, if it reproduces the pipeline on probe rows (else the pipeline is used)."""
@@ -205,11 +294,11 @@ class SegmentModel:
         """Segment of every row, in input order; one preprocessing pass for the whole batch."""
         if len(rows) == 0:
             return []
-        labels, dist, confidence = self.score_arrays(rows)
-        names = self.segment_names
+        indices, dist, confidence = self._labelled(self.transform(rows))
+        names, ids = self.segment_names, self.segment_ids
         return [
-            Assignment(int(s), names[s], float(d[s]), float(c), tuple(d.tolist()))
-            for s, d, c in zip(labels.tolist(), dist, confidence.tolist(), strict=True)
+            Assignment(ids[i], names[i], float(d[i]), float(c), tuple(d.tolist()))
+            for i, d, c in zip(indices.tolist(), dist, confidence.tolist(), strict=True)
         ]
 
     def score_partition(
@@ -232,7 +321,7 @@ class SegmentModel:
 
     def score_columns(self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None = None):
         """:meth:`score_arrays` of rows given as columns (``model.feature_columns``), e.g. a tick's."""
-        return self._labelled(self.transform_columns(columns, n))
+        return self._published(self.transform_columns(columns, n))
 
     def transform_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
         """Feature columns (floats with NaN for unknown, categoricals) -> transformed matrix (n x d)."""
@@ -249,10 +338,15 @@ class SegmentModel:
         return np.asarray(self._preprocess.transform(frame), dtype=float)
 
     def score_arrays(self, rows: Sequence[Mapping[str, Any]] | pd.DataFrame):
-        """``(labels, distances n x k, confidence)`` as arrays: the fast path for large batches."""
-        return self._labelled(self.transform(rows))
+        """``(segment ids, distances n x k, confidence)`` as arrays: the fast path for large batches."""
+        return self._published(self.transform(rows))
+
+    def _published(self, points: np.ndarray):
+        indices, dist, confidence = self._labelled(points)
+        return self._ids[indices], dist, confidence
 
     def _labelled(self, points: np.ndarray):
+        """``(cluster indices, distances, confidence)`` of transformed points."""
         if isinstance(self._cluster, GaussianMixture):
             proba = self._cluster.predict_proba(points)
             return proba.argmax(axis=1), _distances(points, self._centroids), proba.max(axis=1)
@@ -260,3 +354,21 @@ class SegmentModel:
 
     def __repr__(self) -> str:
         return f"SegmentModel(model_id={self.model_id!r}, algorithm={self.algorithm!r}, k={self.k})"
+
+
+def _segment_ids(recorded: Any, k: int, model_id: str) -> list[int]:
+    """The manifest's ``segment_ids`` checked (k distinct ids in 0..MAX_SEGMENT_ID), else 0..k-1."""
+    if recorded is None:
+        return list(range(k))
+    valid = (
+        isinstance(recorded, list)
+        and len(recorded) == k
+        and all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEGMENT_ID for s in recorded)
+        and len(set(recorded)) == k
+    )
+    if not valid:
+        raise ArtifactError(
+            f"model {model_id}: manifest segment_ids {recorded!r} must be {k} distinct integers in "
+            f"0..{MAX_SEGMENT_ID} (one per cluster)"
+        )
+    return list(recorded)

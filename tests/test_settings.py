@@ -198,6 +198,7 @@ def test_every_consume_option_fills_a_settings_field_or_is_read_by_the_command()
         "client",
         "model_dir",
         "model_key_file",
+        "allow_unrelated_model",
         "metrics_port",
         "metrics_host",
         "min_event_time",

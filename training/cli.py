@@ -15,6 +15,11 @@ largest one whose silhouette is near the best and whose bootstrap refits agree (
 With a key in ``SEGMENTER_MODEL_KEY`` (or a file named by ``--model-key-file``) the artifact is signed
 (``model.sig``), and scorers and the web app configured with the same key load only signed artifacts.
 
+``--previous DIR`` retrains a model: the new segments are matched to those of the model in ``DIR``
+(loaded and, with a key, verified like any artifact; it must take the same input schema) and keep its
+segment ids (``training.lineage``); the manifest records the lineage, and a running scorer hot-reloads
+only a model that descends from the one it serves.
+
 Invalid lines of a JSONL file (the events the stream dead-letters) are skipped and counted by reason;
 more than ``--max-invalid-share`` of the lines (default 1%) stops training. ``--out`` is checked before
 any work: it must be a writable directory, and one that already holds a different model is replaced
@@ -95,6 +100,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "disagree (mean adjusted Rand index below 0.8)",
     )  # fmt: skip
     parser.add_argument("--no-report", action="store_true", help="skip the HTML report")
+    parser.add_argument(
+        "--previous", metavar="DIR",
+        help="the model this one replaces: matched segments keep its segment ids (and names), new ones "
+        "get fresh ids; it must take the same input (verified with the model key like any artifact)",
+    )  # fmt: skip
     parser.add_argument(
         "--model-key-file",
         default=os.environ.get("SEGMENTER_MODEL_KEY_FILE"),
@@ -281,6 +291,24 @@ def _unstable(warning: str) -> list[str]:
     return [f"WARNING    {warning}"] if warning else []
 
 
+def _lineage(lineage: dict | None) -> list[str]:
+    """How the segments map onto the previous model's (nothing without ``--previous``)."""
+    if not lineage or not lineage.get("parent_model_id"):
+        return []
+    kept = [m for m in lineage["mapping"] if m["previous_id"] is not None]
+    fresh = [m for m in lineage["mapping"] if m["previous_id"] is None]
+    lines = [
+        "",
+        f"lineage    from {lineage['parent_model_id']}: {len(kept)} segment{'s' * (len(kept) != 1)} kept "
+        f"their ids, {len(fresh)} new, {len(lineage['retired'])} retired {lineage['retired']}",
+    ]
+    for m in kept:
+        lines.append(f"{m['id']:>10} = previous {m['previous_id']} (similarity {m['similarity']:.2f})")
+    for m in fresh:
+        lines.append(f"{m['id']:>10}   new (closest previous segment: similarity {m['similarity']:.2f})")
+    return lines
+
+
 def format_summary(summary: dict) -> str:
     """The end-of-run table: model, k choice, metrics, segments with training and held-out shares,
     step times."""
@@ -310,6 +338,7 @@ def format_summary(summary: dict) -> str:
         shown = "-" if share is None else f"{share:.1%}"
         name, size, share_ = profile["name"], profile["size"], profile["share"]
         lines.append(f"{profile['segment_id']:>3}  {name:<{width}} {size:>9} {share_:>7.1%} {shown:>8}")
+    lines += _lineage(summary.get("lineage"))
     lines += ["", "seconds    " + "  ".join(f"{k} {v:.2f}" for k, v in summary["timings"].items())]
     return "\n".join(lines) + "\n"
 
@@ -346,14 +375,29 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     return code
 
 
+def _previous(args: argparse.Namespace, key):
+    """The ``--previous`` model, loaded (and verified with ``key``) before any work; None without it."""
+    if not getattr(args, "previous", None):
+        return None
+    from model.artifact import load_artifact
+
+    try:
+        model = load_artifact(args.previous, key=key)
+    except SegmenterError as exc:
+        raise type(exc)(f"--previous {args.previous}: {exc}") from None
+    logger.info("--previous %s: model %s, segment ids %s", args.previous, model.model_id, model.segment_ids)
+    return model
+
+
 def _train(args: argparse.Namespace, key, stdout: TextIO, created: list[Path], debug: bool) -> int:
     from training.train import HoldoutCheckError, UnstableSegmentsError, train
 
     try:
         options = _options(args)
+        previous = _previous(args, key)
         created += _prepare_out(args, options)
         data = _load(args)
-        summary = train(data, args.out, options, signing_key=key)
+        summary = train(data, args.out, options, signing_key=key, previous=previous)
     except (HoldoutCheckError, UnstableSegmentsError) as exc:
         logger.error("%s", exc, exc_info=debug)
         return EXIT_HOLDOUT_FAILED

@@ -117,7 +117,7 @@ def stream_reference(model: SegmentModel, customers: Mapping[str, Sequence[Event
     if rows.empty:
         return {}
     labels, _, _ = model.score_arrays(rows)
-    counts = np.bincount(labels, minlength=model.k)
+    counts = np.bincount(model.indices_of(labels), minlength=model.k)  # by cluster index, as the manifest
     baselines = {name: numeric_baseline(rows[name].to_numpy(dtype=float)) for name in spec.numeric}
     baselines |= {name: categorical_baseline(rows[name].tolist()) for name in spec.categorical}
     return {

@@ -27,6 +27,14 @@ values of the features kept are imputed (numeric: the training median; categoric
 ``'missing'``), and the counts per column are in the summary, the manifest (``imputed``) and the
 report. Values outside the spec's declared ranges are kept as they are and counted per column, with a
 warning (``training.range_check``; manifest ``data.out_of_range``).
+
+Segment ids: ``train(..., previous=model)`` matches the new clusters to ``previous``'s segments
+(``training.lineage``) and records ``segment_ids`` (the published id of each cluster index) and
+``lineage`` in the manifest; matched segments keep their ids and, while their profile still says it,
+their names. Without ``previous`` the ids are 0..k-1 and the lineage is just this model. The
+manifest's per-segment lists (``segment_names``, ``profiles``, ``segment_distribution``, held-out
+shares, ``segment_radii`` for the next retrain's matching) stay in cluster-index order; each
+profile's ``segment_id`` is the published id.
 """
 
 from __future__ import annotations
@@ -51,7 +59,7 @@ from model.errors import SegmenterError
 from model.pipeline import MISSING_CATEGORY, build_clusterer, build_preprocessor, to_frame, usable_spec
 from model.scoring import SegmentModel
 from model.signing import ModelKey
-from training import selection
+from training import lineage, selection
 from training.plots import projection
 from training.profiles import segment_profiles
 from training.range_check import ADVICE, describe, out_of_range
@@ -132,7 +140,7 @@ def _holdout(model: SegmentModel, frame, min_share: float) -> dict:
     if frame.empty:
         return {}
     labels, _, _ = model.score_arrays(frame)
-    shares = _shares(labels, model.k)
+    shares = _shares(model.indices_of(labels), model.k)  # by cluster index, as the manifest's lists
     return {
         "customers": len(frame),
         "shares": shares,
@@ -259,16 +267,21 @@ def train(
     options: TrainOptions = TrainOptions(),
     *,
     signing_key: ModelKey | None = None,
+    previous: SegmentModel | None = None,
 ) -> dict:
     """Fit, validate and save a model from ``data`` into ``out``; return the run's summary.
 
     With ``signing_key`` the artifact is signed (``model.sig``), so scorers holding the key load it.
-    Raises ``ValueError`` for too few customers (before any work) and ``HoldoutCheckError`` when a
-    held-out segment falls below ``min_share`` (nothing is written).
+    With ``previous`` (a loaded model of the same input schema) the segments keep its ids (module
+    docstring). Raises ``ValueError`` for too few customers and ``SchemaMismatchError`` for a
+    ``previous`` of another schema (both before any work), and ``HoldoutCheckError`` when a held-out
+    segment falls below ``min_share`` (nothing is written).
     """
     out, steps = Path(out), _Steps()
     held = customer_ids(data.frame).isin(list(data.holdout_ids))
     _check_size(data, int((~held).sum()), options)
+    if previous is not None:
+        lineage.check_schema(previous, data.spec)
     outside = out_of_range(data.frame, data.spec)
     if outside:
         logger.warning("values outside the spec's ranges: %s; %s", describe(outside), ADVICE)
@@ -282,7 +295,9 @@ def train(
     unstable = _check_stability(fitted.selection.stability, out, options)
     with steps.step("profiles"):
         profiles = segment_profiles(raw, fitted.labels, spec, k, people=data.spec)
-        names = [p["name"] for p in profiles]
+    lineage_ = _lineage(previous, data.frame[~held], fitted.labels, profiles, steps)
+    names = [p["name"] for p in profiles]
+    with steps.step("holdout"):
         model = SegmentModel(fitted.pipeline, spec, {"segment_names": names, "algorithm": options.algorithm})
         holdout = _holdout(model, to_frame(data.frame[held], spec), options.min_share)
     _check_holdout(holdout, _shares(fitted.labels, k), out, options.min_share)
@@ -308,17 +323,20 @@ def train(
             stability=stability,
             stability_warning=unstable,
             training_seconds=steps.seconds, min_share=options.min_share, imputed=imputed,
-            training_options=recorded, **stream,
+            training_options=recorded, **lineage_.manifest_fields(), **stream,
+            segment_radii=lineage.segment_radii(fitted.points, fitted.labels, model.centroids_scaled),
         )  # fmt: skip
         if not options.report:
             (out / REPORT_FILE).unlink(missing_ok=True)  # an earlier model's report would mislead
-        (out / PROJECTION_FILE).write_text(json.dumps(proj | {"segment_names": names}), encoding="utf-8")
+        projected = proj | {"segment_names": names, "segment_ids": lineage_.segment_ids}
+        (out / PROJECTION_FILE).write_text(json.dumps(projected), encoding="utf-8")
     summary = {
         "model_id": manifest["model_id"], "out": str(out), "k": k, "algorithm": options.algorithm,
         "metrics": fitted.metrics, "segments": profiles, "holdout": holdout, "stability": stability,
         "dropped_features": dropped, "imputed": imputed, "data": manifest["data"], "timings": steps.seconds,
         "stream_shares": stream.get("stream_segment_distribution"), "k_selection": fitted.selection.table,
-        "k_choice": k_choice, "stability_warning": unstable,
+        "k_choice": k_choice, "stability_warning": unstable, "segment_ids": lineage_.segment_ids,
+        "lineage": lineage_.manifest_fields()["lineage"],
     }  # fmt: skip
     if options.report:
         with steps.step("report"):
@@ -331,6 +349,23 @@ def train(
             )  # fmt: skip
             write_report(out / REPORT_FILE, inputs)
     return summary
+
+
+def _lineage(previous: SegmentModel | None, rows, labels: np.ndarray, profiles: list[dict], steps: _Steps):
+    """Match the new clusters to ``previous``'s segments (on the training ``rows``, which it scores);
+    publish the ids, and carried names, in ``profiles`` (``segment_id``, ``name``)."""
+    k = len(profiles)
+    if previous is None:
+        found = lineage.first_lineage(k)
+    else:
+        with steps.step("lineage"):
+            found = lineage.match_previous(previous, rows, labels, k)
+            for profile, name in zip(profiles, lineage.carry_names(found, previous, profiles), strict=True):
+                profile["name"] = name
+        logger.info("segment ids %s, from %s: %s", found.segment_ids, previous.model_id, found.mapping)
+    for profile, segment in zip(profiles, found.segment_ids, strict=True):
+        profile["segment_id"] = segment
+    return found
 
 
 def _training_counts(raw) -> dict:

@@ -102,7 +102,12 @@ def score():
     results = [service.result_dict(a, row) for a, row in zip(service.score(rows), rows, strict=True)]
     for result in results:
         metrics.scored.labels(str(result["segment_id"])).inc()
-    head = {"model_id": service.model.model_id, "schema_hash": service.model.spec.schema_hash()}
+    model = service.model  # segment_ids: the id of each entry of a result's distances
+    head = {
+        "model_id": model.model_id,
+        "schema_hash": model.spec.schema_hash(),
+        "segment_ids": model.segment_ids,
+    }
     return jsonify(head | ({"results": results} if batch else {"result": results[0]}))
 
 

@@ -75,9 +75,17 @@ def diverging_chart(items: Sequence[tuple[str, float]], *, title: str) -> Markup
 
 
 def scatter_chart(
-    x: Sequence[float], y: Sequence[float], groups: Sequence[int], names: Sequence[str], *, title: str
+    x: Sequence[float],
+    y: Sequence[float],
+    groups: Sequence[int],
+    names: Sequence[str],
+    *,
+    title: str,
+    ids: Sequence[int] | None = None,
 ) -> Markup:
-    """Points coloured by group, with a legend; axes scaled to the data."""
+    """Points coloured by group (0..len(names)-1), with a legend naming each group ``ids[group]: name``
+    (``ids``: the segment ids the groups are published as; default the group numbers); axes scaled to
+    the data."""
     width, height, pad, legend_h = 620, 440, 20, 22 * ((len(names) + 2) // 3)
     xs = [_finite(v) for v in x] or [0.0]
     ys = [_finite(v) for v in y] or [0.0]
@@ -93,6 +101,6 @@ def scatter_chart(
         lx, ly = 10 + (i % 3) * 205, height + 16 + (i // 3) * 22
         body.append(
             f'<circle cx="{lx}" cy="{ly - 4}" r="5" fill="{PALETTE[i % len(PALETTE)]}"/>'
-            f'<text x="{lx + 10}" y="{ly}">{i}: {escape(name)}</text>'
+            f'<text x="{lx + 10}" y="{ly}">{i if ids is None else ids[i]}: {escape(name)}</text>'
         )
     return _svg(width, height + legend_h + 6, title, body)

@@ -112,15 +112,15 @@ class SegmentService:
 
     def explain(self, row: Mapping[str, Any], assignment: Assignment) -> list[Push]:
         """Features ordered by how hard they pushed towards the chosen segment over the runner-up."""
-        other = runner_up(assignment.distances, assignment.segment_id)
+        other = self.runner_up(assignment)
         if other is None:
             return []
         point = self.model.transform([row])[0]
-        shares = pushes(
+        shares = pushes(  # centroids and distances are by cluster index
             point,
             self.model.centroids_scaled,
-            assignment.segment_id,
-            other,
+            self.model.index_of(assignment.segment_id),
+            self.model.index_of(other),
             self.model.transformed_feature_names,
             list(self.model.spec.feature_names),
         )
@@ -130,9 +130,14 @@ class SegmentService:
             for name, amount in shares
         ]
 
-    def profile(self, segment: int) -> dict[str, Any]:
-        profiles = self.model.profiles
-        return profiles[segment] if 0 <= segment < len(profiles) else {}
+    def runner_up(self, assignment: Assignment) -> int | None:
+        """The id of the nearest segment other than the assigned one (None with a single segment)."""
+        other = runner_up(assignment.distances, self.model.index_of(assignment.segment_id))
+        return None if other is None else self.model.segment_ids[other]
+
+    def profile(self, segment_id: int) -> dict[str, Any]:
+        """The training profile of a segment id (``{}`` if the manifest has none)."""
+        return self.model.profile(segment_id)
 
     def result_dict(self, assignment: Assignment, row: Mapping[str, Any]) -> dict[str, Any]:
         """The JSON form of one result."""
@@ -150,12 +155,14 @@ class SegmentService:
         return out if customer_id is None else {self.id_column: customer_id, **out}
 
     def segments(self) -> list[dict[str, Any]]:
-        """Id, name, size, share and profile of every segment (for ``GET /api/v1/segments``)."""
-        shares = self.model.manifest.get("segment_distribution") or []
+        """Id, name, size, share and profile of every segment (for ``GET /api/v1/segments``), in the
+        model's order: the order of every result's ``distances``."""
+        shares = self.model.manifest.get("segment_distribution") or []  # by cluster index
         out = []
-        for segment, name in enumerate(self.model.segment_names):
+        pairs = zip(self.model.segment_ids, self.model.segment_names, strict=True)
+        for index, (segment, name) in enumerate(pairs):
             profile = self.profile(segment)
-            share = shares[segment] if segment < len(shares) else profile.get("share")
+            share = shares[index] if index < len(shares) else profile.get("share")
             out.append(
                 {
                     "segment_id": segment,

@@ -8,7 +8,6 @@ from typing import Any
 from flask import Blueprint, abort, current_app, render_template, send_file
 
 from deploy.web.charts import bar_chart, diverging_chart, scatter_chart
-from deploy.web.explain import runner_up
 from deploy.web.forms import form_row
 from deploy.web.service import SegmentService
 
@@ -46,8 +45,9 @@ def customer_form():
 
 
 def _result_context(service: SegmentService, row: dict, assignment) -> dict[str, Any]:
-    names = service.model.segment_names
-    bars = [(f"{i}: {name}", d) for i, (name, d) in enumerate(zip(names, assignment.distances, strict=True))]
+    model = service.model  # distances are in the order of model.segment_ids
+    pairs = zip(model.segment_ids, model.segment_names, assignment.distances, strict=True)
+    bars = [(f"{segment}: {name}", d) for segment, name, d in pairs]
     pushes = service.explain(row, assignment)
     used = [f for f in service.fields.values() if f.used]
     return {
@@ -61,7 +61,7 @@ def _result_context(service: SegmentService, row: dict, assignment) -> dict[str,
         "top_pushes": [p for p in pushes if p.amount > 0][:SHOWN_PUSHES],
         "runner_up_name": _runner_up_name(service, assignment),
         "distance_chart": bar_chart(
-            bars, highlight=assignment.segment_id, title="distance to each segment's centre"
+            bars, highlight=model.index_of(assignment.segment_id), title="distance to each segment's centre"
         ),
         "push_chart": diverging_chart(
             [(service.title(p.feature), p.amount) for p in pushes],
@@ -71,8 +71,8 @@ def _result_context(service: SegmentService, row: dict, assignment) -> dict[str,
 
 
 def _runner_up_name(service: SegmentService, assignment) -> str | None:
-    other = runner_up(assignment.distances, assignment.segment_id)
-    return None if other is None else service.model.segment_names[other]
+    other = service.runner_up(assignment)
+    return None if other is None else service.model.segment_name(other)
 
 
 @views.get("/segments")
@@ -83,7 +83,10 @@ def segments():
     if projection:
         names = projection.get("segment_names") or service.model.segment_names
         title = "training customers in 2-D (PCA of the transformed features)"
-        chart = scatter_chart(projection["x"], projection["y"], projection["segment"], names, title=title)
+        chart = scatter_chart(
+            projection["x"], projection["y"], projection["segment"], names,
+            ids=service.model.segment_ids, title=title,  # the points are by cluster index
+        )  # fmt: skip
     report = (_parts()["model_dir"] / REPORT_FILE).is_file()
     return render_template(
         "segments.html", service=service, segments=service.segments(), projection=projection,

@@ -53,3 +53,31 @@ def test_pending_entries_replace_stored_ones_and_erased_customers_are_left_out(m
     changed = {cid: entry for cid, entry, _ in aged.changed}
     assert changed[moved].last_segment == 99
     assert erased not in changed
+
+
+def test_ticks_compare_and_publish_segment_ids_not_cluster_indices(model_and_states):
+    """A lineage's model publishes ids 20..23 in another order than its clusters: a customer whose
+    stored last segment is its current id has not moved; one stored under the cluster index has."""
+    base, states, at_ms = model_and_states
+    ids = [22, 20, 23, 21]
+    model = SegmentModel(base.pipeline, EVENT_FEATURE_SPEC, {"model_id": "child", "segment_ids": ids})
+    now = dict(zip(states, _summary_ids(model, states, at_ms), strict=True))
+    stored = {cid: Entry(state, 0, last_segment=now[cid]).to_bytes() for cid, state in states.items()}
+    assert age_partition(stored, {}, at_ms, model, None).changed == [], "the same ids: nobody moved"
+
+    by_index = {
+        cid: Entry(s, 0, last_segment=model.index_of(now[cid])).to_bytes() for cid, s in states.items()
+    }
+    aged = age_partition(by_index, {}, at_ms, model, None)
+    assert {cid for cid, _, _ in aged.changed} == set(states), "no id equals its index here"
+    for cid, _, assignment in aged.changed:
+        assert assignment.segment_id == now[cid]
+        assert assignment.segment_name == model.segment_name(now[cid])
+        assert assignment.distance == assignment.distances[model.index_of(now[cid])]
+
+
+def _summary_ids(model, states, at_ms):
+    """Every customer's id as of ``at_ms``, from a tick over entries stored with no segment."""
+    stored = {cid: Entry(state, 0).to_bytes() for cid, state in states.items()}
+    changed = {cid: a.segment_id for cid, _, a in age_partition(stored, {}, at_ms, model, None).changed}
+    return [changed[cid] for cid in states]
