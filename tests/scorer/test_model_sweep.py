@@ -12,6 +12,8 @@ from dataclasses import replace
 
 import pytest
 from scorer_fixtures import as_records, changelog_records
+from sklearn.cluster import KMeans
+from sklearn.pipeline import Pipeline
 
 from consumer.model_source import ModelSource
 from consumer.processor import Processor, Topics
@@ -19,6 +21,7 @@ from consumer.state_restore import judge
 from consumer.state_store import StateStore
 from model.changelog import CLOCK_KEY, model_fingerprint
 from model.features import features
+from model.scoring import SegmentModel
 
 NOW_S = 1_900_000_000  # after every synthetic event
 
@@ -146,3 +149,33 @@ def test_a_clock_written_before_models_were_recorded_does_not_sweep(model_source
     again.commit_entries(next_batch)
     assert next_batch.sweeps == 0
     assert restored.clock(0).model == model_fingerprint(other_model().model_id)  # known from now on
+
+
+def test_a_swap_to_a_renumbered_but_equivalent_model_publishes_no_change(model_source, stream):
+    """The same clusters in another order, with the lineage's ids (what ``train --previous`` gives a
+    reshuffled retrain): the sweep finds every customer where it was."""
+    live_model = model_source()
+    order = list(range(live_model.k))[::-1]  # new cluster j is the live model's cluster order[j]
+    cluster = KMeans(n_clusters=live_model.k, init=live_model.centroids_scaled[order], n_init=1, max_iter=1)
+    cluster.fit(live_model.centroids_scaled[order])
+    cluster.cluster_centers_ = live_model.centroids_scaled[order]
+    pipeline = Pipeline([*live_model.pipeline.steps[:-1], ("cluster", cluster)])
+    manifest = {
+        "model_id": "renumbered-child",
+        "segment_ids": [live_model.segment_ids[i] for i in order],
+        "segment_names": [live_model.segment_names[i] for i in order],
+    }
+    renumbered = SegmentModel(pipeline, live_model.spec, manifest)
+    for emit_only_on_change in (False, True):
+        live = Live(model_source)
+        store, processor = _scored(live, stream, emit_only_on_change=emit_only_on_change)
+        live.model = lambda: renumbered
+        rows = [features(entry.state, store.clock(0).stream_ms) for _, entry in store.customers()]
+        raw = [a.segment_id for a in SegmentModel(pipeline, live_model.spec, {}).score(rows)]
+        held = [entry.last_segment for _, entry in store.customers()]
+        assert sum(a != b for a, b in zip(raw, held, strict=True)) > len(rows) / 2, "really renumbered"
+        result = processor.process([])
+        assert result.swept == len(store) > 0
+        updates = _updates(result)
+        assert not [u for u in updates if u["changed"]]
+        assert len(updates) == (0 if emit_only_on_change else len(store))
