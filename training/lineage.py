@@ -28,7 +28,8 @@ id ever used in the lineage (``ids_used``), so a segment that vanished never has
 different one. Ids must fit the changelog's 16-bit ``last_segment`` (``MAX_SEGMENT_ID``).
 
 Names travel with ids while the profile says the same: a matched segment keeps its previous name
-when the name its new profile generates (``training.profiles``) has the same words, ignoring the
+when it is the same customers (similarity >= ``SAME_SEGMENT``) or when the name its new profile
+generates (``training.profiles``) has the same words, ignoring the
 number that tells apart two segments of the same name ("lapsed 2" says what "lapsed" says); when the
 words differ, the profile now says something else and the new name is taken. So "lapsed 2" stays
 "lapsed 2" even when the new numbering would call it "lapsed", and "frequent loyal" becomes
@@ -230,14 +231,21 @@ def _inside(previous: SegmentModel, ids: np.ndarray, distances: np.ndarray) -> n
     return distances[np.arange(len(index)), index] <= np.asarray(radii, dtype=float)[index]
 
 
+SAME_SEGMENT = 0.9
+"""Jaccard similarity at which a matched segment is the same customers: it keeps its name whatever
+words its slightly different profile would generate (names come from medians and z-scores that move
+a little with a seed; a name downstream must not)."""
+
+
 def _says(name: str) -> str:
     """What a name says: without the number that tells two segments of the same name apart."""
     return re.sub(r" \d+$", "", name)
 
 
 def carry_names(lineage: Lineage, previous: SegmentModel, profiles: list[dict]) -> list[str]:
-    """Each new segment's name (by cluster index): a matched segment's previous name when its new
-    name says the same, else the new name; unique, kept names winning a clash.
+    """Each new segment's name (by cluster index): a matched segment's previous name when it is the
+    same customers or its new name says the same, else the new name; unique, kept names winning a
+    clash.
 
     >>> class Previous:  # the previous model's segments 4 and 6
     ...     segment_name = staticmethod({4: "lapsed 2", 6: "frequent loyal"}.get)
@@ -251,7 +259,8 @@ def carry_names(lineage: Lineage, previous: SegmentModel, profiles: list[dict]) 
     for j, entry in enumerate(lineage.mapping):
         if entry["previous_id"] is not None:
             before = previous.segment_name(entry["previous_id"])
-            if _says(before) == _says(names[j]):
+            same_customers = entry.get("similarity", 0.0) >= SAME_SEGMENT
+            if same_customers or _says(before) == _says(names[j]):
                 names[j] = before
                 kept.append(j)
     taken = {names[j] for j in kept}  # kept names keep their spelling; the others number around them
