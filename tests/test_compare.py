@@ -102,6 +102,9 @@ def test_data_of_another_schema_than_the_models_is_exit_2(blobs, caplog, tmp_pat
         assert _compare(root, "a", "a", "--events", str(events)) == 2
     assert "the models take input schema" in caplog.text
     assert str(events) in caplog.text
+    with caplog.at_level(logging.ERROR):
+        assert _compare(root, "a", "a", "--events", str(events), "--spec", str(root / "xy.json")) == 2
+    assert "applies to --table" in caplog.text
 
 
 def test_the_html_page_holds_the_table_and_no_python_reprs(blobs, tmp_path):

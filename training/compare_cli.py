@@ -92,6 +92,8 @@ def _customers(args: argparse.Namespace):
             raise ValueError("--table needs --spec SPEC.json declaring its columns")
         data = sources.load_table(args.table, args.spec, 0.0, seed=0)
         return data, f"{args.table}"
+    if args.spec:
+        raise ValueError(f"--spec {args.spec} applies to --table; events have the aggregator's features")
     if args.events == "cdnow":
         data = sources.load_cdnow(0, snapshots=0)
     else:
