@@ -44,6 +44,11 @@ class Side:
         """The side of a loaded :class:`~model.scoring.SegmentModel`."""
         return cls(model.model_id, list(model.segment_ids), list(model.segment_names), model.lineage[1:])
 
+    def by_id(self) -> Side:
+        """The same side with its segments in ascending id order (the tables' order)."""
+        pairs = sorted(zip(self.segment_ids, self.segment_names, strict=True))
+        return Side(self.model_id, [i for i, _ in pairs], [n for _, n in pairs], self.ancestors)
+
     def label(self, segment_id: int) -> str:
         return f"{segment_id} {self.segment_names[self.segment_ids.index(segment_id)]}"
 
@@ -74,7 +79,7 @@ def relation(a: Side, b: Side) -> tuple[str, bool]:
 @dataclass(frozen=True)
 class Comparison:
     """The figures of :func:`compare`; ``counts[i, j]`` is the customers in A's ``a.segment_ids[i]``
-    and B's ``b.segment_ids[j]``."""
+    and B's ``b.segment_ids[j]`` (both sides in ascending id order)."""
 
     a: Side
     b: Side
@@ -100,11 +105,10 @@ def compare(ids_a: np.ndarray, ids_b: np.ndarray, a: Side, b: Side) -> Compariso
     ids_a, ids_b = np.asarray(ids_a, dtype=np.int64), np.asarray(ids_b, dtype=np.int64)
     if ids_a.shape != ids_b.shape or ids_a.size == 0:
         raise ValueError(f"need the same customers scored by both models, got {ids_a.size} and {ids_b.size}")
-    rows = np.searchsorted(np.sort(a.segment_ids), ids_a)
-    cols = np.searchsorted(np.sort(b.segment_ids), ids_b)
-    order_a, order_b = np.argsort(a.segment_ids), np.argsort(b.segment_ids)
+    a, b = a.by_id(), b.by_id()  # the same id in the same place: the diagonal is "kept its id"
+    rows, cols = np.searchsorted(a.segment_ids, ids_a), np.searchsorted(b.segment_ids, ids_b)
     counts = np.zeros((len(a.segment_ids), len(b.segment_ids)), dtype=np.int64)
-    np.add.at(counts, (order_a[rows], order_b[cols]), 1)
+    np.add.at(counts, (rows, cols), 1)
     text, comparable = relation(a, b)
     agreement, ari = float(np.mean(ids_a == ids_b)), float(adjusted_rand_score(ids_a, ids_b))
     return Comparison(a, b, text, comparable, int(ids_a.size), agreement, ari, counts)
@@ -123,28 +127,42 @@ def _summary_lines(c: Comparison, described: str) -> list[tuple[str, str]]:
 
 
 def _share_rows(c: Comparison) -> list[dict]:
-    """One row per segment id of either model: its name and share in A and in B."""
-    share_a, share_b = c.shares()
+    """One row per segment id of either model: its name, customers and share in A and in B."""
+    sizes = {"A": c.counts.sum(axis=1), "B": c.counts.sum(axis=0)}
     rows = []
     for segment in sorted({*c.a.segment_ids, *c.b.segment_ids}):
         row: dict = {"segment": segment}
-        for side, shares, tag in ((c.a, share_a, "A"), (c.b, share_b, "B")):
-            known = segment in side.segment_ids
-            row[f"name in {tag}"] = side.segment_names[side.segment_ids.index(segment)] if known else "-"
-            row[f"share in {tag}"] = f"{shares[side.segment_ids.index(segment)]:.1%}" if known else "-"
+        for side, tag in ((c.a, "A"), (c.b, "B")):
+            at = side.segment_ids.index(segment) if segment in side.segment_ids else None
+            size = None if at is None else int(sizes[tag][at])
+            row[f"name in {tag}"] = "-" if at is None else side.segment_names[at]
+            row[f"customers in {tag}"] = "-" if size is None else f"{size:,}"
+            row[f"share in {tag}"] = "-" if size is None else _percent(size / max(c.customers, 1))
         rows.append(row)
     return rows
 
 
-def _cell(count: int, share: float) -> str:
-    return f"{count:,} ({share:.1%})"
+def _percent(share: float) -> str:
+    """A share as a percentage, with a second decimal below 1% so a small segment does not read 0.0%.
+
+    >>> _percent(0.2231), _percent(0.0003), _percent(0.0)
+    ('22.3%', '0.03%', '0.0%')
+    """
+    return f"{share:.2%}" if 0 < share < 0.01 else f"{share:.1%}"
 
 
-def _transition_rows(c: Comparison) -> list[dict]:
+def _transition_rows(c: Comparison, names: bool) -> list[dict]:
+    """A row per A segment, a column per B segment (labelled with its name too when ``names``); cells
+    ``customers (share of the A row)``, a dash for none."""
     shares = c.row_shares()
     return [
         {"A \\ B": c.a.label(a_id)}
-        | {c.b.label(b_id): _cell(c.counts[i, j], shares[i, j]) for j, b_id in enumerate(c.b.segment_ids)}
+        | {
+            (c.b.label(b_id) if names else str(b_id)): (
+                f"{c.counts[i, j]:,} ({_percent(shares[i, j])})" if c.counts[i, j] else "-"
+            )
+            for j, b_id in enumerate(c.b.segment_ids)
+        }
         for i, a_id in enumerate(c.a.segment_ids)
     ]
 
@@ -164,8 +182,11 @@ def _text_table(rows: Sequence[dict]) -> list[str]:
 def format_comparison(c: Comparison, described: str = "") -> str:
     """The comparison as the terminal shows it."""
     lines = [f"{label:<10} {value}" for label, value in _summary_lines(c, described)]
-    lines += ["", "transitions (rows: A's segment; columns: B's; customers and share of the A row)"]
-    lines += _text_table(_transition_rows(c))
+    lines += [
+        "",
+        "transitions (rows: A's segments; columns: B's segment ids; customers, share of the A row)",
+    ]
+    lines += _text_table(_transition_rows(c, names=False))
     lines += ["", "segment shares"]
     lines += _text_table(_share_rows(c))
     return "\n".join(lines) + "\n"
@@ -181,7 +202,7 @@ def render_html(c: Comparison, described: str = "") -> str:
             _section(
                 "Transitions",
                 _note("Rows: model A's segments; columns: model B's; cells: customers (share of the A row)."),
-                _table(_transition_rows(c)),
+                _table(_transition_rows(c, names=True)),
             ),
             _section("Segment shares", _table(_share_rows(c))),
         ],
