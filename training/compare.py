@@ -143,12 +143,13 @@ def _share_rows(c: Comparison) -> list[dict]:
 
 
 def _percent(share: float) -> str:
-    """A share as a percentage, with a second decimal below 1% so a small segment does not read 0.0%.
+    """A share as a percentage, with a second decimal below 1% and above 99.9%, so that a few
+    customers neither read 0.0% nor vanish into 100.0%.
 
-    >>> _percent(0.2231), _percent(0.0003), _percent(0.0)
-    ('22.3%', '0.03%', '0.0%')
+    >>> _percent(0.2231), _percent(0.0003), _percent(0.0), _percent(0.9997), _percent(1.0)
+    ('22.3%', '0.03%', '0.0%', '99.97%', '100.0%')
     """
-    return f"{share:.2%}" if 0 < share < 0.01 else f"{share:.1%}"
+    return f"{share:.2%}" if 0 < share < 0.01 or 0.999 < share < 1 else f"{share:.1%}"
 
 
 def _transition_rows(c: Comparison, names: bool) -> list[dict]:
