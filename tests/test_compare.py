@@ -160,3 +160,12 @@ def test_events_from_a_jsonl_file_are_one_row_per_customer(tmp_path, capsys):
     assert "customers  200 (" in printed, "every customer once, as of the end of the history"
     assert "as of the end of history" in printed
     assert "agreement  100.0%" in printed
+
+
+def test_with_a_model_key_unsigned_models_are_refused_naming_the_flag(blobs, caplog, monkeypatch):
+    root, xy = blobs
+    monkeypatch.setenv("SEGMENTER_MODEL_KEY", "0123456789abcdef-test-key")
+    with caplog.at_level(logging.ERROR):
+        assert _compare(root, "a", "b", *xy) == 2
+    assert f"--model-a {root / 'a'}" in caplog.text
+    assert "unsigned" in caplog.text
