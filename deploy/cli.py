@@ -31,6 +31,7 @@ log = logging.getLogger("segmenter")
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("training.cli", "fit a model on events or a customer table; write artifact and report"),
+    "compare": ("training.compare_cli", "score the same customers with two models: agreement, ARI, moves"),
     "sign": ("training.sign", "sign an existing model artifact with the model key (writes model.sig)"),
     "consume": ("consumer.cli", "run the streaming scorer (Kafka, or files with --source/--sink)"),
     "replay": ("consumer.replay", "produce a dataset (CDNOW, synthetic, a JSONL file) as events to Kafka"),

@@ -23,7 +23,7 @@ from training.range_check import ADVICE
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ReportInputs", "write_report"]
+__all__ = ["ReportInputs", "html_page", "write_report"]
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
@@ -269,17 +269,20 @@ def _body(r: ReportInputs) -> list[str]:
     ]
 
 
+def html_page(title: str, parts: list[str]) -> str:
+    """One self-contained HTML document: the report's style, ``title`` as heading, then ``parts``
+    (already HTML). ``segmenter compare`` renders its page with this too."""
+    title = html.escape(title)
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{STYLE}</style></head>\n<body><h1>{title}</h1>\n" + "\n".join(parts) + "\n</body></html>\n"
+    )
+
+
 def write_report(path: str | Path, inputs: ReportInputs) -> Path:
     """Render ``inputs`` to one HTML file at ``path`` and return the path."""
     path = Path(path)
-    title = html.escape(inputs.title)
-    document = (
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-        f"<style>{STYLE}</style></head>\n<body><h1>{title}</h1>\n"
-        + _stability_opening(inputs)
-        + "\n".join(_body(inputs))
-        + "\n</body></html>\n"
-    )
+    document = html_page(inputs.title, [_stability_opening(inputs), *_body(inputs)])
     path.write_text(document, encoding="utf-8")
     logger.info("wrote report %s (%d kB)", path, len(document) // 1024)
     return path
