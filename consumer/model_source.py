@@ -103,6 +103,11 @@ class ModelSource:
     def __call__(self):
         return self._model
 
+    @property
+    def schema_hash(self) -> str:
+        """The input schema every load must take (a shadow model's source is held to it too)."""
+        return self._expected_schema
+
     def maybe_reload(self) -> bool:
         """Load a changed artifact if one appeared; True when a new model now serves."""
         now = self._clock()
