@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.shadow_model_dir:
         try:
             shadow = _shadow_source(args, model, key)
-        except ArtifactError as error:  # the candidate was asked for: a start without it would mislead
+        except (ArtifactError, ValueError) as error:  # asked for: a start without it would mislead
             log.error("cannot start the scorer: shadow model: %s", error)
             return 2
     if args.source:
@@ -94,16 +94,23 @@ def _shadow_source(args: argparse.Namespace, live, key):
     reloads skip the lineage check; refusals and reloads are logged, not counted as the live model's.
     """
     from consumer.model_source import ModelSource
+    from model.monitor import DriftMonitor
 
-    def logged(result: str, detail: str) -> None:
+    def logged(result: str, detail: str) -> None:  # ModelSource logs the why of a refusal itself
         log.info("shadow model %s: %s", result, detail)
+
+    def with_references(candidate):  # its own drift needs its training references (a reload too)
+        DriftMonitor.from_manifest(candidate.manifest)
+        return candidate
 
     return ModelSource(
         args.shadow_model_dir,
         expected_schema_hash=live.schema_hash,
+        wrap=with_references,
         on_reload=logged,
         model_key=key,
-        allow_unrelated=True,
+        check_lineage=False,
+        name="shadow model",
     )
 
 

@@ -82,6 +82,7 @@ class Telemetry:
         self._drift: DriftMonitor | None = None
         self._drift_model_id: str | None = None
         self._shadow: ShadowModel | None = None
+        self._shadow_failed: str | None = None  # the candidate whose failure was logged
         self._next_drift = 0.0
         self._duplicate_warnings = DuplicateWarnings()
 
@@ -129,7 +130,7 @@ class Telemetry:
         rows, stamps = [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]
         self._drift_monitor().observe(segment_ids, rows, stamps)
         if self.shadow is not None:
-            self._shadow_model().observe(segment_ids, rows, stamps)
+            self._observe_shadow(segment_ids, rows, stamps)
 
     def batch_failed(self, records: Sequence[Record], error: Exception) -> None:
         """One line naming where the failed batch lies (``topic[partition]@first-last`` each)."""
@@ -190,6 +191,21 @@ class Telemetry:
             self._drift = DriftMonitor.from_manifest(model.manifest, window=window)
             self._drift_model_id = model.model_id
         return self._drift
+
+    def _observe_shadow(self, segment_ids: list[int], rows: list[dict], stamps: list[float]) -> None:
+        """Score the batch with the candidate; its failure skips the batch's comparison, nothing else.
+
+        The batch is committed and published already: a candidate that cannot score these rows must
+        not stop the live scorer. Logged once per candidate (every batch would fail alike).
+        """
+        shadow = self._shadow_model()
+        try:
+            shadow.observe(segment_ids, rows, stamps)
+        except Exception as error:  # any error of a model that serves nobody
+            if self._shadow_failed != shadow.model_id:
+                self._shadow_failed = shadow.model_id
+                log.error("the shadow model %s failed to score a batch: %s: %s", shadow.model_id,
+                          type(error).__name__, error)  # fmt: skip
 
     def _shadow_model(self) -> ShadowModel:
         candidate = self.shadow()

@@ -8,6 +8,7 @@ run without any shadow publishes. A shadow that cannot load stops the start with
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 
@@ -49,6 +50,41 @@ def test_a_shadow_identical_to_the_live_model_agrees_everywhere(model_source, mo
     assert all(live == shadow for live, shadow in transitions), transitions
     assert value("segmenter_shadow_info", {"model_id": model_source().model_id}) == 1.0
     assert same_records(model_source, backend, topics), "the output is a run's without a shadow"
+
+
+class BrokenCandidate:
+    """A shadow source whose candidate (the live model's manifest) fails on every batch it scores."""
+
+    def __init__(self, live) -> None:
+        self.model_id, self.manifest = "broken-candidate", live.manifest
+
+    def __call__(self):
+        return self
+
+    def maybe_reload(self) -> bool:
+        return False
+
+    def score_arrays(self, rows):
+        raise ValueError(f"cannot score {len(rows)} rows")
+
+
+def test_a_shadow_that_fails_to_score_stops_nothing(model_source, stream, caplog):
+    backend = make_backend("memory", broker=MemoryBroker())
+    topics = replayed(backend, "shadow-broken", stream)
+    metrics = ScorerMetrics()
+    settings = RunnerSettings(
+        group_id="g-shadow-broken", topics=topics, batch_size=100, exit_when_idle=True, drift_every_s=0
+    )
+    shadow = BrokenCandidate(model_source())
+    with caplog.at_level(logging.ERROR, logger="consumer.telemetry"):
+        summary = ScorerRunner(backend, settings, model_source, metrics=metrics, shadow=shadow).run()
+
+    assert summary.events == len(stream)
+    assert same_records(model_source, backend, topics)
+    assert metrics.registry.get_sample_value("segmenter_shadow_window_samples") == 0
+    failures = [r.getMessage() for r in caplog.records if "shadow model" in r.getMessage()]
+    assert len(failures) == 1, "one line per candidate, not one per batch"
+    assert failures[0].startswith("the shadow model broken-candidate failed to score a batch: ValueError")
 
 
 def _samples(metrics: ScorerMetrics, name: str) -> dict[tuple[str, ...], float]:
@@ -149,3 +185,11 @@ def test_a_shadow_of_another_input_schema_is_refused(model_dir, table_model_dir)
     )  # fmt: skip
     assert done.returncode == 2
     assert "shadow model" in last_line(done)
+
+
+def test_a_shadow_in_file_mode_is_refused_before_anything_loads(model_dir):
+    done = segmenter(
+        "consume", "--model-dir", str(model_dir), "--shadow-model-dir", str(model_dir), "--source", "-"
+    )
+    assert done.returncode == 2
+    assert "--shadow-model-dir needs the Kafka scorer" in last_line(done)
