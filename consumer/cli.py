@@ -75,9 +75,43 @@ def run(args: argparse.Namespace) -> int:
     except ArtifactError as error:  # nothing to serve: say why (the message names the file) and stop
         log.error("cannot start the scorer: %s", error)
         return 2
+    shadow = None
+    if args.shadow_model_dir:
+        try:
+            shadow = _shadow_source(args, model, key)
+        except (ArtifactError, ValueError) as error:  # asked for: a start without it would mislead
+            log.error("cannot start the scorer: shadow model: %s", error)
+            return 2
     if args.source:
         return _run_files(args, model)
-    return _run_kafka(args, model, metrics)
+    return _run_kafka(args, model, metrics, shadow)
+
+
+def _shadow_source(args: argparse.Namespace, live, key):
+    """The candidate's ModelSource: the live model's schema and key; any later candidate may replace it.
+
+    A new candidate need not descend from the previous one (it is compared, not published), so its
+    reloads skip the lineage check; refusals and reloads are logged, not counted as the live model's.
+    """
+    from consumer.model_source import ModelSource
+    from model.monitor import DriftMonitor
+
+    def logged(result: str, detail: str) -> None:  # ModelSource logs the why of a refusal itself
+        log.info("shadow model %s: %s", result, detail)
+
+    def with_references(candidate):  # its own drift needs its training references (a reload too)
+        DriftMonitor.from_manifest(candidate.manifest)
+        return candidate
+
+    return ModelSource(
+        args.shadow_model_dir,
+        expected_schema_hash=live.schema_hash,
+        wrap=with_references,
+        on_reload=logged,
+        model_key=key,
+        check_lineage=False,
+        name="shadow model",
+    )
 
 
 def _run_files(args: argparse.Namespace, model) -> int:
@@ -97,7 +131,7 @@ def _run_files(args: argparse.Namespace, model) -> int:
     return 0
 
 
-def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
+def _run_kafka(args: argparse.Namespace, model, metrics, shadow=None) -> int:
     from consumer.backends import (
         AuthenticationError,
         BrokerUnavailableError,
@@ -115,7 +149,7 @@ def _run_kafka(args: argparse.Namespace, model, metrics) -> int:
     settings = runner_settings(args)
     backend = make_backend(args.client, client_config(args, f"segmenter-{args.instance_id}"))
     readiness = Readiness()
-    runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness)
+    runner = ScorerRunner(backend, settings, model, metrics=metrics, readiness=readiness, shadow=shadow)
     stop = threading.Event()
     restore_signals = install_sigterm(stop)
     with MetricsServer(metrics.registry, readiness, host=args.metrics_host, port=args.metrics_port) as server:

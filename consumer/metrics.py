@@ -14,6 +14,7 @@ The processor calls a few coarse methods per batch, so its loop stays short::
     metrics.observe_end_to_end(event_times_ms, published_at_s=time.time())
     metrics.record_commit("committed")
     metrics.set_drift(drift_monitor.snapshot())
+    metrics.set_shadow(shadow_model.snapshot())  # with --shadow-model-dir
 
 >>> from prometheus_client import CollectorRegistry
 >>> registry = CollectorRegistry()
@@ -152,6 +153,7 @@ class ScorerMetrics:
         self._series: dict[int, set[str]] = {}
         self._init_clock(r)
         self._init_drift(r)
+        self._init_shadow(r)
         self._prime()
 
     def _init_clock(self, r: CollectorRegistry) -> None:
@@ -241,6 +243,52 @@ class ScorerMetrics:
             "segmenter_segment_expected_share", "Training share per segment.", ["segment"], registry=r
         )
 
+    def _init_shadow(self, r: CollectorRegistry) -> None:
+        """The candidate of ``--shadow-model-dir`` against the live model (NaN, no info, without one)."""
+        self.shadow_info = Gauge(
+            "segmenter_shadow_info", "The shadow (candidate) model, 1 while it is scored.", ["model_id"],
+            registry=r,
+        )  # fmt: skip
+        self.shadow_agreement = Gauge(
+            "segmenter_shadow_agreement_ratio",
+            "Share of the shadow window where the shadow gives the live segment id.",
+            registry=r,
+        )
+        self.shadow_ari = Gauge(
+            "segmenter_shadow_adjusted_rand_index",
+            "Adjusted Rand index of the live and shadow segmentations over the window.",
+            registry=r,
+        )
+        self.shadow_samples = Gauge(
+            "segmenter_shadow_window_samples", "Assignments in the shadow comparison window.", registry=r
+        )
+        self.shadow_transitions = Gauge(
+            "segmenter_shadow_transitions",
+            "Assignments of the window per live segment and shadow segment.",
+            ["live", "shadow"],
+            registry=r,
+        )
+        self.shadow_drift_psi = Gauge(
+            "segmenter_shadow_drift_segment_psi", "PSI of the shadow's segment shares.", registry=r
+        )
+        self.shadow_drift_js = Gauge(
+            "segmenter_shadow_drift_segment_js_distance",
+            "Jensen-Shannon distance (base 2) of the shadow's segment shares.",
+            registry=r,
+        )
+        self.shadow_drift_linf = Gauge(
+            "segmenter_shadow_drift_segment_linf", "Largest change of one shadow segment's share.", registry=r
+        )
+        self.shadow_drift_state = Gauge(
+            "segmenter_shadow_drift_state", "Shadow drift state: 0 ok, 1 warn, 2 alert.", registry=r
+        )
+        self.shadow_drift_feature_psi = Gauge(
+            "segmenter_shadow_drift_feature_psi",
+            "PSI of a feature on the shadow's baseline bins.",
+            ["feature"],
+            registry=r,
+        )
+
     def _prime(self) -> None:
         """Create the fixed-label series at zero, so rates and alerts see them before the first event."""
         for result in COMMIT_RESULTS:
@@ -255,6 +303,9 @@ class ScorerMetrics:
             self.model_refusals.labels(reason=reason)
         for gauge in (self.drift_psi, self.drift_js, self.drift_linf):
             gauge.set(math.nan)
+        shadow = (self.shadow_agreement, self.shadow_ari, self.shadow_drift_psi, self.shadow_drift_js)
+        for gauge in (*shadow, self.shadow_drift_linf, self.shadow_drift_state):
+            gauge.set(math.nan)  # no shadow model (yet): not 0, which would read as total disagreement
 
     def observe_batch(
         self, *, consumed: int, valid: int, invalid: Mapping[str, int] | None = None, dead_lettered: int = 0
@@ -346,13 +397,28 @@ class ScorerMetrics:
             self.segment_expected_share, {str(s): v for s, v in zip(ids, report.expected_shares, strict=True)}
         )
 
-    def _replace(self, gauge: Gauge, values: Mapping[str, float]) -> None:
+    def set_shadow(self, report: Any) -> None:
+        """Publish a ``model.shadow.ShadowReport`` (duck-typed), its drift included."""
+        self._replace(self.shadow_info, {str(report.model_id): 1.0})
+        self.shadow_agreement.set(report.agreement)
+        self.shadow_ari.set(report.adjusted_rand_index)
+        self.shadow_samples.set(report.samples)
+        cells = {(str(a), str(b)): n for (a, b), n in report.transitions.items()}
+        self._replace(self.shadow_transitions, cells)
+        drift = report.drift
+        self.shadow_drift_psi.set(drift.psi)
+        self.shadow_drift_js.set(drift.js)
+        self.shadow_drift_linf.set(drift.linf)
+        self.shadow_drift_state.set(drift.level)
+        self._replace(self.shadow_drift_feature_psi, drift.feature_psi)
+
+    def _replace(self, gauge: Gauge, values: Mapping[Any, float]) -> None:
         """Set one labelled series per key and remove the series whose key vanished (model reload)."""
         stale = self._series.get(id(gauge), set()) - set(values)
-        for key, value in values.items():
-            gauge.labels(key).set(value)
+        for key, value in values.items():  # a tuple key: one value per label (the shadow transitions)
+            gauge.labels(*key if isinstance(key, tuple) else (key,)).set(value)
         for key in stale:
-            gauge.remove(key)
+            gauge.remove(*key if isinstance(key, tuple) else (key,))
         self._series[id(gauge)] = set(values)
 
 

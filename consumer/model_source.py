@@ -19,7 +19,9 @@ swapped in only if its lineage (``SegmentModel.lineage``: its own id and its ``a
 by ``segmenter train --previous``) includes the live model: a child, grandchild... of it. Any other
 model numbers its segments independently and is refused with the reason ``unrelated``, unless
 ``allow_unrelated`` (``--allow-unrelated-model``), when it is loaded with a warning. The model at start
-is not checked: there is no live model yet.
+is not checked: there is no live model yet. A shadow model's source (``check_lineage=False``) skips the
+check altogether: a candidate is compared with the live model, never published, and the next candidate
+need not descend from the previous one.
 """
 
 from __future__ import annotations
@@ -80,9 +82,13 @@ class ModelSource:
         clock: Callable[[], float] = time.monotonic,
         model_key: ModelKey | None = None,
         allow_unrelated: bool = False,
+        check_lineage: bool = True,
+        name: str = "model",
     ) -> None:
         self.directory = Path(directory)
         self._allow_unrelated = allow_unrelated
+        self._check_lineage = check_lineage
+        self._name = name  # what the log lines call it: "model", or "shadow model"
         self._loader = loader if model_key is None else functools.partial(loader, key=model_key)
         self._wrap = wrap or (lambda model: model)  # e.g. an online river model around the artifact
         self._interval = check_interval_s
@@ -102,6 +108,11 @@ class ModelSource:
 
     def __call__(self):
         return self._model
+
+    @property
+    def schema_hash(self) -> str:
+        """The input schema every load must take (a shadow model's source is held to it too)."""
+        return self._expected_schema
 
     def maybe_reload(self) -> bool:
         """Load a changed artifact if one appeared; True when a new model now serves."""
@@ -123,7 +134,7 @@ class ModelSource:
             return self._refuse(refusal_reason(error), error)
         if loaded.model_id == self._base.model_id:
             return False
-        unrelated = _unrelated(loaded, self._base)
+        unrelated = _unrelated(loaded, self._base) if self._check_lineage else None
         if unrelated and not self._allow_unrelated:
             return self._refuse(
                 "unrelated", f"{unrelated}; retrain with --previous or pass --allow-unrelated-model"
@@ -134,13 +145,15 @@ class ModelSource:
             candidate = self._wrap(loaded)
         except (ArtifactError, ValueError) as error:
             return self._refuse(refusal_reason(error), error)
-        log.info("model reloaded: %s -> %s", self._model.model_id, candidate.model_id)
+        log.info("%s reloaded: %s -> %s", self._name, self._model.model_id, candidate.model_id)
         self._model, self._base = candidate, loaded
         self._on_reload("loaded", candidate.model_id)
         return True
 
     def _refuse(self, reason: str, why: object) -> bool:
-        log.error("model reload refused (%s), still serving %s: %s", reason, self._model.model_id, why)
+        log.error(
+            "%s reload refused (%s), still serving %s: %s", self._name, reason, self._model.model_id, why
+        )
         self._on_reload("refused", reason)
         return False
 

@@ -57,6 +57,11 @@ def consume_problem(args: argparse.Namespace) -> str | None:
         return f"--model-dir {str(model_dir)!r} is a file; give the directory that holds manifest.json"
     if args.batch_size < 1:
         return f"--batch-size must be at least 1 (got {args.batch_size})"
+    shadow = getattr(args, "shadow_model_dir", None)
+    if shadow and args.source:
+        return "--shadow-model-dir needs the Kafka scorer: file mode (--source) publishes no metrics"
+    if shadow and Path(shadow).exists() and not Path(shadow).is_dir():
+        return f"--shadow-model-dir {shadow!r} is a file; give the directory that holds manifest.json"
     if args.source:  # file mode: no topics and no metrics server
         return None
     return _topics_problem(args) or _port_problem(args.metrics_host, args.metrics_port)

@@ -4,7 +4,8 @@
 - :mod:`consumer.committers`: the delivery mode's commit protocol (at-least-once: flush, then commit
   the offsets; exactly-once: one transaction); state reaches memory only once the batch is durable,
   and a refused batch is sought back to and processed again;
-- :mod:`consumer.telemetry`: run summary, batch metrics, the current model's drift monitor, lag;
+- :mod:`consumer.telemetry`: run summary, batch metrics, the current model's drift monitor, lag, and
+  the shadow model's comparison (``shadow``: a second ModelSource, scored but never published);
 - :mod:`consumer.partition_restore`: assigned partitions are restored from the changelog inside the
   rebalance callback, before their first record; revoked ones are dropped (every batch is committed
   by the time poll runs);
@@ -70,17 +71,20 @@ class ScorerRunner:
         metrics: ScorerMetrics | None = None,
         readiness: Readiness | None = None,
         store: StateStore | None = None,
+        shadow=None,
     ) -> None:
         s, self.backend, self.settings, self.model = settings, backend, settings, model  # model: ModelSource
         self.metrics, self.readiness = metrics or ScorerMetrics(), readiness or Readiness()
         self.store = store or StateStore()
+        self.shadow = shadow  # a ModelSource of a candidate, or None
         self.processor = Processor(
             self.store, model, s.topics, emit_only_on_change=s.emit_only_on_change,
             allow_keyless=s.allow_keyless, min_event_ms=s.min_event_ms, clock=s.time,
         )  # fmt: skip
         self.telemetry = Telemetry(
-            model, self.metrics, self.store, drift_every_s=s.drift_every_s, drift_window=s.drift_window
-        )
+            model, self.metrics, self.store, drift_every_s=s.drift_every_s, drift_window=s.drift_window,
+            shadow=shadow,
+        )  # fmt: skip
         self.restorer = PartitionRestorer(
             backend, self.store, model, s.topics.changelog, metrics=self.metrics,
             readiness=self.readiness, strict=s.strict_restore, reset_state=s.reset_state,
@@ -127,6 +131,8 @@ class ScorerRunner:
                         break
                     if self.model.maybe_reload():
                         self.telemetry.model_loaded()
+                    if self.shadow is not None:
+                        self.shadow.maybe_reload()
                     self.telemetry.between_batches(consumer)
             finally:
                 self.telemetry.finish(time.monotonic() - started)

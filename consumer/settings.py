@@ -134,6 +134,11 @@ SCORER = (
         "hot-reload a model that does not descend from the live one (not trained with --previous from "
         "it): its segment ids may name other segments than those already published", bool,
     ),
+    Setting(
+        "--shadow-model-dir", "SEGMENTER_SHADOW_MODEL_DIR", None,
+        "a candidate model scored beside the live one and compared with it (segmenter_shadow_* metrics), "
+        "never published; same input schema and signing key as the live model, hot-reloaded",
+    ),
     Setting("--batch-size", "SEGMENTER_BATCH_SIZE", 2000, "max records per poll", int),
     Setting("--metrics-port", "SEGMENTER_METRICS_PORT", 9108, "Prometheus /metrics, /healthz, /readyz", int),
     Setting("--metrics-host", "SEGMENTER_METRICS_HOST", "127.0.0.1", "address the metrics server binds"),

@@ -5,6 +5,11 @@ and is called between batches (``between_batches``): at most every ``drift_every
 drift snapshot and the lag of every assigned partition. The drift monitor belongs to one model: when
 the model changes (a hot reload), the next batch starts a fresh monitor from the new model's manifest,
 so the live distribution is never compared with another model's references.
+
+With a shadow model (``--shadow-model-dir``), every committed batch's scored rows are also scored by
+the candidate (:class:`model.shadow.ShadowModel`), on the same schedule its comparison and drift are
+published (``segmenter_shadow_*``). Nothing of the shadow reaches an output, the changelog or the
+state: it only ever sees rows the live model already scored. A new candidate starts a fresh window.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from consumer.state_store import StateStore
 from model.changelog import model_fingerprint
 from model.monitor import DriftMonitor, WindowSpec
 from model.scoring import Scorer
+from model.shadow import ShadowModel
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +68,10 @@ class Telemetry:
         drift_every_s: float,
         drift_window: int,
         clock: Callable[[], float] = time.monotonic,
+        shadow: Callable[[], Scorer] | None = None,
     ) -> None:
         self.model = model
+        self.shadow = shadow  # the candidate's ModelSource, or None
         self.metrics = metrics
         self.store = store
         self.drift_every_s = drift_every_s
@@ -73,6 +81,8 @@ class Telemetry:
         self.summary = RunSummary()
         self._drift: DriftMonitor | None = None
         self._drift_model_id: str | None = None
+        self._shadow: ShadowModel | None = None
+        self._shadow_failed: str | None = None  # the candidate whose failure was logged
         self._next_drift = 0.0
         self._duplicate_warnings = DuplicateWarnings()
 
@@ -117,9 +127,10 @@ class Telemetry:
         moves = [(s.previous_segment, s.segment_id) for s in result.scored] + result.aged
         summary.transitions.update(f"{a}->{b}" for a, b in moves if a is not None and a != b)
         self._report_stream_times()
-        self._drift_monitor().observe(
-            segment_ids, [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]
-        )
+        rows, stamps = [s.features for s in result.scored], [s.event_time_ms / 1000 for s in result.scored]
+        self._drift_monitor().observe(segment_ids, rows, stamps)
+        if self.shadow is not None:
+            self._observe_shadow(segment_ids, rows, stamps)
 
     def batch_failed(self, records: Sequence[Record], error: Exception) -> None:
         """One line naming where the failed batch lies (``topic[partition]@first-last`` each)."""
@@ -155,6 +166,8 @@ class Telemetry:
         if now >= self._next_drift:
             self._next_drift = now + self.drift_every_s
             self.metrics.set_drift(self._drift_monitor().snapshot())
+            if self.shadow is not None:
+                self.metrics.set_shadow(self._shadow_model().snapshot())
             self._report_lag(consumer)
             self._report_stream_times()  # the lag to the wall clock grows while a partition is quiet
 
@@ -178,6 +191,27 @@ class Telemetry:
             self._drift = DriftMonitor.from_manifest(model.manifest, window=window)
             self._drift_model_id = model.model_id
         return self._drift
+
+    def _observe_shadow(self, segment_ids: list[int], rows: list[dict], stamps: list[float]) -> None:
+        """Score the batch with the candidate; its failure skips the batch's comparison, nothing else.
+
+        The batch is committed and published already: a candidate that cannot score these rows must
+        not stop the live scorer. Logged once per candidate (every batch would fail alike).
+        """
+        shadow = self._shadow_model()
+        try:
+            shadow.observe(segment_ids, rows, stamps)
+        except Exception as error:  # any error of a model that serves nobody
+            if self._shadow_failed != shadow.model_id:
+                self._shadow_failed = shadow.model_id
+                log.error("the shadow model %s failed to score a batch: %s: %s", shadow.model_id,
+                          type(error).__name__, error)  # fmt: skip
+
+    def _shadow_model(self) -> ShadowModel:
+        candidate = self.shadow()
+        if self._shadow is None or self._shadow.model_id != candidate.model_id:
+            self._shadow = ShadowModel(candidate, self.drift_window)
+        return self._shadow
 
     def _report_lag(self, consumer: Consumer) -> None:
         try:

@@ -108,6 +108,23 @@ def test_drift_panels_draw_the_monitor_thresholds(dashboard):
     assert steps == [None, 0.1, 0.25]
 
 
+def test_the_shadow_model_row_draws_its_comparison_and_its_own_drift(dashboard):
+    titles = [p["title"] for p in dashboard["panels"]]
+    row = titles.index("Shadow model")
+    assert dashboard["panels"][row]["type"] == "row"
+    used = set().union(
+        *(metric_names(t["expr"]) for p in dashboard["panels"][row + 1 :] for t in p.get("targets", []))
+    )
+    assert {
+        "segmenter_shadow_agreement_ratio",
+        "segmenter_shadow_adjusted_rand_index",
+        "segmenter_shadow_transitions",
+        "segmenter_shadow_drift_segment_psi",
+        "segmenter_shadow_drift_state",
+        "segmenter_shadow_info",
+    } <= used
+
+
 def test_stream_time_lag_is_drawn_per_partition_in_seconds(dashboard):
     lag = next(p for p in dashboard["panels"] if p["title"] == "Stream time lag by partition")
     (target,) = lag["targets"]

@@ -1,6 +1,7 @@
 """Scorer metrics: naming conventions over the whole registry, the recording methods, the HTTP server."""
 
 import json
+import math
 import urllib.error
 import urllib.request
 
@@ -12,6 +13,7 @@ from consumer.http import MetricsServer, Readiness
 from consumer.metrics import ScorerMetrics
 from model.drift import numeric_baseline
 from model.monitor import DriftMonitor, DriftThresholds, WindowSpec
+from model.shadow import ShadowReport
 
 REQUIRED = {
     "segmenter_events_consumed_total",
@@ -223,3 +225,19 @@ def test_a_busy_port_fails_loudly_at_start(served, metrics):
     server, readiness, _ = served
     with pytest.raises(OSError, match="in use"):
         MetricsServer(metrics.registry, readiness, host="127.0.0.1", port=server.port).start()
+
+
+def test_shadow_gauges_replace_their_series_when_the_window_or_the_candidate_changes():
+    metrics = ScorerMetrics(CollectorRegistry())
+    value = metrics.registry.get_sample_value
+    assert math.isnan(value("segmenter_shadow_agreement_ratio")), "no shadow: NaN, not disagreement"
+    drift = DriftMonitor([0.5, 0.5]).snapshot()
+    metrics.set_shadow(ShadowReport(3, 2 / 3, 0.5, {(0, 0): 2, (1, 0): 1}, model_id="a", drift=drift))
+    assert value("segmenter_shadow_transitions", {"live": "1", "shadow": "0"}) == 1
+    assert value("segmenter_shadow_info", {"model_id": "a"}) == 1
+    metrics.set_shadow(ShadowReport(2, 1.0, 1.0, {(0, 0): 2}, model_id="b", drift=drift))
+    assert value("segmenter_shadow_transitions", {"live": "1", "shadow": "0"}) is None, "a stale cell"
+    assert value("segmenter_shadow_transitions", {"live": "0", "shadow": "0"}) == 2
+    assert value("segmenter_shadow_info", {"model_id": "a"}) is None
+    assert value("segmenter_shadow_info", {"model_id": "b"}) == 1
+    assert (value("segmenter_shadow_agreement_ratio"), value("segmenter_shadow_window_samples")) == (1.0, 2)

@@ -199,6 +199,7 @@ def test_every_consume_option_fills_a_settings_field_or_is_read_by_the_command()
         "model_dir",
         "model_key_file",
         "allow_unrelated_model",
+        "shadow_model_dir",
         "metrics_port",
         "metrics_host",
         "min_event_time",

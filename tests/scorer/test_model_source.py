@@ -206,6 +206,25 @@ def test_an_unrelated_model_is_refused_at_reload_unless_allowed(model_dir, live_
     assert [r for r, _ in events] == ["loaded", "loaded"]
 
 
+def test_a_shadow_source_reloads_any_candidate_of_the_schema_without_a_lineage_warning(
+    live_dir, tmp_path, caplog
+):
+    """``--shadow-model-dir``: the next candidate is compared, never published, so lineage is no bar."""
+    events: list = []
+    shadow = ModelSource(
+        live_dir, expected_schema_hash=SCHEMA, check_interval_s=0,
+        on_reload=lambda r, d: events.append((r, d)), check_lineage=False, name="shadow model",
+    )  # fmt: skip
+    unrelated = tmp_path / "unrelated"
+    _train_newer(unrelated, seed=3)
+    with caplog.at_level(logging.INFO, logger="consumer.model_source"):
+        assert _reload_from(shadow, unrelated, live_dir)
+    assert shadow().model_id == load_artifact(unrelated).model_id
+    assert [r for r, _ in events] == ["loaded", "loaded"]
+    assert [r.levelname for r in caplog.records] == ["INFO"], "no unrelated-model warning"
+    assert caplog.records[0].getMessage().startswith("shadow model reloaded: ")
+
+
 def test_a_child_and_a_grandchild_of_the_live_model_are_accepted(live_dir, tmp_path):
     metrics = ScorerMetrics()
     source = ModelSource(
