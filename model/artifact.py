@@ -280,6 +280,6 @@ def load_artifact(
     if fitted != list(spec.feature_names):
         raise SchemaMismatchError(
             f"{model_path} was fitted on columns {fitted}, "
-            f"but {MANIFEST_FILE} declares {list(spec.feature_names)}"
+            f"but {MANIFEST_FILE} declares {list(spec.feature_names)} (schema {spec.schema_hash()})"
         )
     return SegmentModel(pipeline, spec, manifest)

@@ -134,13 +134,17 @@ def unprintable_id(rng, e) -> Pair:
 
 
 def deep_object(rng, e) -> Pair:
-    """A profile whose attributes nest objects or arrays deep enough to parse but not to ``repr``."""
+    """A profile whose attributes nest objects or arrays deep enough to parse but not to ``repr``: the
+    value of ``age`` (checked: a dead letter, whose message must still be built), or the attributes
+    themselves as an array. (Nesting under a key no model uses is ignored and counted, not dead.)"""
     depth = rng.randint(800, 1_000)
-    opener, closer = rng.choice([('{"x":', "}"), ("[", "]")])
+    opener, closer, inside = rng.choice([('{"x":', "}", True), ("[", "]", False)])
     e.update(type="profile", attributes={})
     for field in ("amount", "quantity", "category"):
         del e[field]
-    raw = _dump(e).replace(b'"attributes": {}', f'"attributes": {opener * depth}1{closer * depth}'.encode())
+    nested = f"{opener * depth}1{closer * depth}"
+    value = f'{{"age": {nested}}}' if inside else nested
+    raw = _dump(e).replace(b'"attributes": {}', f'"attributes": {value}'.encode())
     return _keyed(e, raw)
 
 
