@@ -177,7 +177,8 @@ class TableColumns:
             if value is None:
                 parts.append(_STAMP.pack(_CLEARED, seconds))
             elif isinstance(value, str):
-                data = value.encode("utf-8")[:255]
+                # 64 characters may take 256 bytes: cut at 255 without splitting a character
+                data = value.encode("utf-8")[:255].decode("utf-8", "ignore").encode("utf-8")
                 parts.append(_STAMP.pack(_TEXT_TAG, seconds) + bytes((len(data),)) + data)
             else:
                 parts.append(_STAMP.pack(_NUMBER_TAG, seconds) + _NUMBER.pack(value))

@@ -213,3 +213,11 @@ def test_ticks_age_a_mixed_model_and_leave_a_table_model_alone(table_model, mixe
     _, table_results = run(table_model, table_pairs, clock=clock)
     assert sum(r.ticks for r in table_results) > 0
     assert not [u for u in updates(table_results) if u["reason"] == "ageing"]
+
+
+def test_the_longest_text_value_is_stored_without_splitting_a_character(table_model):
+    """64 four-byte characters are 256 bytes, one more than a cell holds: the cut keeps whole ones."""
+    store, results = run(table_model, [profile("c1", 1, T0, plan="\U0001f600" * 64)])
+    assert not dead_letters(results)
+    value = features(store.get(0, "c1").state, T0, table_columns(table_model().spec))["plan"]
+    assert value == "\U0001f600" * 63
