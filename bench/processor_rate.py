@@ -59,7 +59,9 @@ def main() -> None:
     from bench.workload import event_pairs
     from consumer.model_source import ModelSource
 
-    parser = argparse.ArgumentParser(prog="python -m bench.processor_rate", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.processor_rate", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--model-dir", type=Path, required=True, help="a trained event model")
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)

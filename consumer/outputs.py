@@ -25,6 +25,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 from consumer.backends.abstract import Headers, Record
 from model.events import format_ts
 
@@ -102,7 +104,14 @@ def encode_json(body: dict) -> bytes:
 
     >>> encode_json({"distance": float("nan"), "d": [1.5, float("-inf")]})
     b'{"distance":null,"d":[1.5,null]}'
+    >>> import numpy as np  # the model's distances are numpy floats
+    >>> encode_json({"n": np.float64(0.25), "id": "caf\u00e9"})
+    b'{"n":0.25,"id":"caf\xc3\xa9"}'
     """
+    try:  # orjson writes the same compact UTF-8 JSON, NaN as null, several times faster
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    except TypeError:  # what it does not take (a float subclass, a lone surrogate) goes the slow way
+        pass
     try:
         return _JSON.encode(body).encode("utf-8")
     except ValueError:  # "Out of range float values are not JSON compliant": rare, so checked late

@@ -3,7 +3,6 @@ under its threshold, a shifted one (customers spending far more) crosses it and 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from pathlib import Path
 
@@ -34,7 +33,7 @@ def _events(customers: int, seed: int, prefix: str, spend_factor: float = 1.0):
     events = sorted(synthetic_events(customers, seed), key=lambda e: (e.ts_ms, e.event_id))
     for event in events:
         amount = None if event.amount is None else min(event.amount * spend_factor, 1e9)
-        event = dataclasses.replace(event, customer_id=prefix + event.customer_id, amount=amount)
+        event = event._replace(customer_id=prefix + event.customer_id, amount=amount)
         yield event.customer_id.encode(), encode_event(event)
 
 
