@@ -3,7 +3,6 @@ history through the scorer is "ok" against it, while a stream of customers spend
 
 from __future__ import annotations
 
-
 import pytest
 from scorer_fixtures import as_records
 
