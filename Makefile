@@ -60,7 +60,8 @@ kafka-start:
 kafka-stop:
 	$(KAFKA) stop
 
-# Benchmarks run in a virtualenv of their own: the Quix Streams peer pins an older confluent-kafka.
+# Benchmarks run in a virtualenv of their own: the Quix Streams peer pins an older confluent-kafka
+# (the Bytewax peer's accepts it).
 BENCH_VENV := .venv-bench
 $(BENCH_VENV)/.installed: pyproject.toml
 	python3 -m venv $(BENCH_VENV)
