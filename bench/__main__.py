@@ -1,11 +1,13 @@
 """`python -m bench` (`make bench`): every benchmark in one run, on one broker, then a table and JSON.
 
-1. raw consume rate of each client (the ceiling), 2. the scorer at-least-once and exactly-once on each
-client, 3. the naive per-event ``predict`` baseline, 4. the Quix Streams and Bytewax peers (goal: ours at
-least 2x each with kafka-python, 4x with confluent, issue 15), 5. end-to-end latency at
-a fixed offered rate, 6. memory per tracked customer and restore rate from the changelog, 7. an ageing
-tick over the same customers (rate and peak memory) and the CDNOW replay with daily ticks against ticks
-off (``bench.tick_bench``; no broker).
+1. raw consume rate of each client (a reference), 2. the scorer at-least-once and exactly-once on each
+client, each followed by the passthrough of the same client and mode (``bench.passthrough``: the
+scorer's reads, writes and commits without its logic, the job's own I/O ceiling), and the processor
+alone with no broker (``bench.processor_rate``), 3. the naive per-event ``predict`` baseline, 4. the
+Quix Streams and Bytewax peers (goal: ours at least 2x each with kafka-python, 4x with confluent,
+issue 15), 5. end-to-end latency at a fixed offered rate, 6. memory per tracked customer and restore
+rate from the changelog, 7. an ageing tick over the same customers (rate and peak memory) and the CDNOW
+replay with daily ticks against ticks off (``bench.tick_bench``; no broker).
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a private broker with deploy/kafka/local-kafka.sh.
 Writes bench/results/latest.json. Not part of the test suite.
@@ -26,6 +28,7 @@ from bench import raw_consume
 from bench.bytewax_peer import bytewax_rate
 from bench.latency import latency
 from bench.naive import naive_rate
+from bench.passthrough import passthrough_rate
 from bench.quix_peer import quix_rate
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import (
@@ -41,6 +44,7 @@ from consumer.backends import ClientConfig
 from model.artifact import load_artifact
 
 CLIENTS = ("kafka-python", "confluent")
+MODES = (("at-least-once", False), ("exactly-once", True))
 RAW = {"kafka-python": raw_consume.native_kafka_python, "confluent": raw_consume.native_confluent}
 # Ours at least this many times each peer's rate, by client (issue 15).
 PEER_GOAL = {"kafka-python": 2.0, "confluent": 4.0}
@@ -77,9 +81,14 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
     count, r = len(pairs), {}
     for client in CLIENTS:
         step(r, f"raw/{client}", lambda c=client: {"events_per_s": count / RAW[c](config, topic, count)})
-        for mode, eos in (("at-least-once", False), ("exactly-once", True)):
+        for mode, eos in MODES:
             step(
                 r, f"scorer/{client}/{mode}", lambda c=client, e=eos: _scorer(config, c, topic, model_dir, e)
+            )
+            step(
+                r,
+                f"passthrough/{client}/{mode}",
+                lambda c=client, e=eos: passthrough_rate(config, c, topic, exactly_once=e),
             )
     step(r, "naive", lambda: naive_rate(config, topic, model, args.naive_events))
     step(r, "quix/at-least-once", lambda: quix_rate(config, topic, model, args.quix_events or count))
@@ -133,6 +142,19 @@ def _throughput_rows(r: dict, client: str) -> list[Row]:
     ]
 
 
+def _passthrough_rows(r: dict, client: str) -> list[Row]:
+    """Scorer ÷ passthrough per mode: the share of the job's own I/O ceiling the scorer keeps."""
+    rows: list[Row] = []
+    for mode, short in (("at-least-once", "ALOS"), ("exactly-once", "EOS")):
+        ceiling = r[f"passthrough/{client}/{mode}"]["events_per_s"]
+        ratio = r[f"scorer/{client}/{mode}"]["events_per_s"] / ceiling
+        goal, met = (">= 0.7x", ratio >= 0.7) if short == "ALOS" else ("reference", None)
+        rows.append(
+            (f"scorer ÷ passthrough {short}, {client}", f"{ratio:.2f}x of {ceiling:,.0f} ev/s", goal, met)
+        )
+    return rows
+
+
 def _peer_rows(r: dict, client: str) -> list[Row]:
     ours = r[f"scorer/{client}/at-least-once"]["events_per_s"]
     naive = r["naive"]["events_per_s"]
@@ -163,6 +185,8 @@ def table(r: dict, args: argparse.Namespace) -> list[Row]:
     rows: list[Row] = []
     for client in CLIENTS:
         rows += _throughput_rows(r, client)
+    for client in CLIENTS:
+        rows += _passthrough_rows(r, client)
     for client in CLIENTS:
         rows += _peer_rows(r, client)
     for client in CLIENTS:
