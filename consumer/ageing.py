@@ -13,6 +13,11 @@ took about 1.5x the time and 50 MB).
 
 With a state TTL, a customer whose last event is at least ``ttl_ms`` before the boundary is returned
 as expired instead (the processor writes its tombstones).
+
+Given the partition's :class:`~consumer.tick_schedule.TickSchedule`, a tick re-scores only the
+customers it names as due (everyone, the first time) and files each re-scored customer who stayed
+in its segment under the time it provably stays there (``model.horizon``), so a quiet customer far
+from any other segment is re-scored every few weeks, not every day, with the same output.
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ from itertools import islice
 import numpy as np
 
 from consumer.state_store import Entry
+from consumer.tick_schedule import HORIZONS_MS, TickSchedule
 from model.attributes import TableColumns
 from model.changelog import entry_columns
-from model.feature_columns import features_as_of
+from model.feature_columns import at_times, features_as_of
 from model.features import last_event_ms
 from model.scoring import Assignment, Scorer
 
@@ -43,7 +49,10 @@ class Aged:
     changed: list[tuple[str, Entry, Assignment]] = field(default_factory=list)
     expired: list[tuple[str, Entry]] = field(default_factory=list)
     customers: int = 0  # customers re-scored
+    skipped: int = 0  # stored customers the schedule proved still in their segment (not re-scored)
     failed: int = 0  # customers of chunks the model refused (left as they were)
+    # (customers, safe-until ms) for the schedule; None once the model cannot prove horizons
+    filed: tuple[list[str], list[np.ndarray]] | None = field(default_factory=lambda: ([], []))
 
 
 def age_partition(
@@ -56,6 +65,9 @@ def age_partition(
     table: TableColumns | None = None,
     *,
     everyone: bool = False,
+    schedule: TickSchedule | None = None,
+    model_key: bytes = b"",
+    pending_safe: dict[str, int] | None = None,
 ) -> Aged:
     """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``.
 
@@ -63,17 +75,41 @@ def age_partition(
     taking it out of every chunk) but only its pending entry can be returned. ``table``: the model's
     table columns (``model.features.table_columns``), read from each entry beside the aggregator's.
     ``everyone``: return every customer re-scored, not only those whose segment moved (a model change
-    with ``--emit-only-on-change`` off publishes them all).
+    with ``--emit-only-on-change`` off publishes them all). ``schedule``: re-score only the customers
+    it names as due for the model ``model_key``, and file the re-scored ones (module docstring).
+    ``pending_safe``: the same for the batch's ``pending`` entries, kept by the batch alone (customer
+    -> safe-until ms; the processor drops a customer from it when the batch changes its entry).
     """
     aged = Aged()
-    live = {cid: entry.to_bytes() for cid, entry in pending.items() if last_event_ms(entry.state) >= 0}
+    due, keys = schedule.due(stored, at_ms, model_key) if schedule is not None else (None, None)
+    if due is not None:
+        aged.skipped = len(stored) - len(due)
+        stored = {customer: stored[customer] for customer in due}
+    safe = {} if pending_safe is None else pending_safe
+    live: dict[str, bytes] = {}
+    for cid, entry in pending.items():
+        if last_event_ms(entry.state) < 0:
+            continue  # erased or expired in this batch
+        if safe.get(cid, -1) < at_ms:
+            live[cid] = entry.to_bytes()
+        else:
+            aged.skipped += 1
     for ids, raws in _chunks(stored):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, superseded=pending)
-    for ids, raws in _chunks(live):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, superseded={})
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, pending)
+    filed, aged.filed = aged.filed, ([], [])
+    for ids, raws in _chunks(live):  # filed for this batch only: committing them files them as touched
+        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, {})
+    if pending_safe is not None and aged.filed is not None:
+        customers, until = aged.filed
+        pending_safe.update(zip(customers, np.concatenate(until).tolist() if until else (), strict=True))
+    aged.filed = filed
     aged.customers -= sum(map(stored.__contains__, pending))
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])
+    if schedule is not None:
+        customers, until = aged.filed or ([], [])
+        safe = np.concatenate(until) if until else np.zeros(0, dtype=np.int64)
+        schedule.settle(keys, customers, safe, model_key if aged.filed is not None else None)
     return aged
 
 
@@ -81,18 +117,20 @@ def _age_chunk(
     aged: Aged, ids: list[str], raws: list[bytes], at_ms: int, model: Scorer, checkpoint: bytes | None,
     ttl_ms: int, table: TableColumns | None, everyone: bool, superseded: Mapping[str, Entry],
 ) -> None:  # fmt: skip
-    """Score one chunk into ``aged``; rows of ``superseded`` customers are left out of its lists."""
+    """Score one chunk into ``aged``; rows of ``superseded`` customers are left out of its lists.
+    Notes how long each customer of the chunk keeps its segment in ``aged.filed``."""
     fields, tails = entry_columns(raws)
     aged.customers += len(ids)
+    columns = features_as_of(fields, tails, at_ms, table)
     try:
-        labels, distances, confidence = model.score_columns(
-            features_as_of(fields, tails, at_ms, table), len(ids), checkpoint
-        )
+        labels, distances, confidence = model.score_columns(columns, len(ids), checkpoint)
     except Exception:  # a tick is not a record: log, leave these customers as they are, go on
         log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))
         aged.failed += len(ids) - sum(map(superseded.__contains__, ids))
+        _file(aged, ids, np.full(len(ids), at_ms - 1, dtype=np.int64), superseded)
         return
     moved = np.ones(len(ids), dtype=bool) if everyone else labels != fields["last_segment"]
+    stale = np.zeros(len(ids), dtype=bool)
     if ttl_ms:
         stale = fields["last_ms"] <= at_ms - ttl_ms
         moved &= ~stale
@@ -111,6 +149,47 @@ def _age_chunk(
             float(confidence[i]), tuple(row.tolist()),
         )  # fmt: skip
         aged.changed.append((ids[i], Entry._trusted(raws[i]), assignment))
+    if aged.filed is not None:
+        kept = ~moved & ~stale & (labels == fields["last_segment"])
+        _file(aged, ids, _safe_until(model, columns, fields, labels, kept, at_ms, ttl_ms), superseded)
+
+
+def _safe_until(
+    model: Scorer, columns: dict, fields: np.ndarray, labels: np.ndarray, kept: np.ndarray, at_ms: int,
+    ttl_ms: int,
+) -> np.ndarray | None:  # fmt: skip
+    """Until when each customer of the chunk provably keeps its segment: the longest of
+    ``HORIZONS_MS`` the model proves for the ``kept`` rows, ``at_ms - 1`` (due again at once) for the
+    rest and for rows it cannot prove; ``None`` when the model cannot prove horizons at all."""
+    safe = np.full(len(labels), at_ms - 1, dtype=np.int64)
+    if not kept.any():
+        return safe
+    spans = list(HORIZONS_MS)  # longest first: each row keeps the longest span it is proved for
+    holds = model.keeps_segments(
+        columns, at_times(columns, fields, [at_ms + span for span in spans]), len(labels), labels
+    )
+    if holds is None:
+        return None
+    for span, held in zip(reversed(spans), reversed(holds), strict=True):
+        safe[kept & held] = at_ms + span
+    if ttl_ms:  # expiring is a change too: due at the first tick that may expire it
+        safe = np.minimum(safe, fields["last_ms"] + ttl_ms - 1)
+    return safe
+
+
+def _file(aged: Aged, ids: list[str], safe: np.ndarray | None, superseded: Mapping[str, Entry]) -> None:
+    """Note the chunk's customers for the schedule (a superseded one is due at once: its stored entry,
+    the one scored here, is about to be replaced, or stays if the batch is redone)."""
+    if safe is None:
+        aged.filed = None
+        return
+    if superseded:
+        safe = safe.copy()
+        for i in [i for i, customer in enumerate(ids) if customer in superseded]:
+            safe[i] = -1
+    customers, until = aged.filed
+    customers.extend(ids)
+    until.append(safe)
 
 
 def _chunks(entries: Mapping[str, bytes]) -> Iterator[tuple[list[str], list[bytes]]]:

@@ -180,6 +180,13 @@ class ScorerMetrics:
         self.state_expired = Counter(
             "segmenter_state_expired", "Customers dropped by --state-ttl at a tick.", registry=r
         )
+        self.ageing_customers = Counter(
+            "segmenter_ageing_customers",
+            "Stored customers ageing ticks re-scored (result=rescored) or skipped because they "
+            "provably stayed in their segment (result=skipped).",
+            ["result"],
+            registry=r,
+        )
         self.sweep_pending = Gauge(
             "segmenter_model_sweep_pending_partitions",
             "Owned partitions whose stored segments still come from another model than the live one.",
@@ -206,8 +213,12 @@ class ScorerMetrics:
         self.model_change_updates.inc(updates)
         self.sweep_pending.set(pending_partitions)
 
-    def record_ageing(self, ticks: int, updates: int, expired: int) -> None:
+    def record_ageing(
+        self, ticks: int, updates: int, expired: int, rescored: int = 0, skipped: int = 0
+    ) -> None:
         self.ticks.inc(ticks)
+        self.ageing_customers.labels(result="rescored").inc(rescored)
+        self.ageing_customers.labels(result="skipped").inc(skipped)
         self.ageing_updates.inc(updates)
         self.state_expired.inc(expired)
 

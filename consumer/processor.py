@@ -114,6 +114,8 @@ class BatchResult:
     out_of_range: Counter = field(default_factory=Counter)  # scored feature values outside the spec
     scoring_seconds: float = 0.0
     ticks: int = 0  # ageing ticks run
+    aged_customers: int = 0  # customers ticks re-scored
+    aged_skipped: int = 0  # stored customers ticks skipped: provably still in their segment
     aged: list[tuple[int | None, int]] = field(default_factory=list)  # (from, to) of each ageing update
     expired: int = 0  # customers dropped by the state TTL
     attributes_unknown: int = 0  # profile attributes neither a model column nor a demographic (ignored)
@@ -172,6 +174,9 @@ class _PartitionWork:
     stamp: _Stamp
     entries: dict[str, Entry] = field(default_factory=dict)  # changed in this batch
     steps: list[_Step] = field(default_factory=list)
+    # customer -> until when its pending entry provably keeps its segment (``consumer.ageing``): this
+    # batch's own ageing schedule, dropped with the batch
+    pending_safe: dict[str, int] = field(default_factory=dict)
     learned: bool = False  # the online model's checkpoint moved
     settled: bool = False  # the partition's segments are known to come from the live model
 
@@ -288,6 +293,7 @@ class Processor:
             self.store.raw_entries(work.partition), work.entries, as_of, self.model(), work.checkpoint,
             0, work.stamp.table, everyone=not self.emit_only_on_change,
         )  # fmt: skip
+        work.pending_safe.clear()
         result.sweeps += 1
         result.swept += swept.customers
         result.model_change_updates += len(swept.changed)
@@ -355,6 +361,7 @@ class Processor:
             entry = entry.after(state, record.offset, event.event_id)
         result.valid += 1
         work.entries[customer_id] = entry
+        work.pending_safe.pop(customer_id, None)
         as_of = now_ms if self.clock.wall_clock else clock.stream_ms
         work.steps.append(_Step(customer_id, entry, as_of, record, erased))
 
@@ -424,7 +431,11 @@ class Processor:
         aged = age_partition(
             self.store.raw_entries(work.partition), work.entries, at_ms, self.model(), work.checkpoint,
             self.clock.state_ttl_ms, work.stamp.table,
+            schedule=self.store.schedule(work.partition), model_key=work.stamp.fingerprint,
+            pending_safe=work.pending_safe,
         )  # fmt: skip
+        result.aged_customers += aged.customers
+        result.aged_skipped += aged.skipped
         for customer_id, entry in aged.expired:
             result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), None))
             work.entries[customer_id] = Entry(initialize(), entry.last_offset)  # a tombstone at the end

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from consumer.tick_schedule import TickSchedule
 from model.changelog import (
     CLOCK_KEY,
     NO_RECENT_IDS,
@@ -97,6 +98,8 @@ class StateStore:
         self._partitions: dict[int, dict[str, bytes]] = {}
         self._online: dict[int, bytes] = {}  # online-model checkpoint per partition (``model.online``)
         self._clocks: dict[int, PartitionClock] = {}  # stream time and last tick (``model.clock``)
+        # Who the next ageing tick must re-score; derived, never in the changelog (``consumer.tick_schedule``)
+        self._schedules: dict[int, TickSchedule] = {}
 
     def get(self, partition: int, customer_id: str) -> Entry:
         raw = self._partitions.get(partition, {}).get(customer_id)
@@ -110,6 +113,7 @@ class StateStore:
                 customers.pop(customer_id, None)
             else:
                 customers[customer_id] = raw
+        self.schedule(partition).touched(entries)
 
     def restore(self, judged: JudgedPartition) -> int:
         """Own ``judged.partition`` with the entries restore judged valid (``consumer.state_restore``).
@@ -118,6 +122,7 @@ class StateStore:
         and is trusted afterwards. Returns the number of changelog records read.
         """
         self._partitions[judged.partition] = dict(judged.entries)
+        self._schedules.pop(judged.partition, None)
         self._online.pop(judged.partition, None)
         self.put_checkpoint(judged.partition, judged.checkpoint)
         self._clocks[judged.partition] = judged.clock
@@ -130,6 +135,7 @@ class StateStore:
     def drop(self, partition: int) -> None:
         """Forget a partition handed to another instance."""
         self._partitions.pop(partition, None)
+        self._schedules.pop(partition, None)
         self._online.pop(partition, None)
         self._clocks.pop(partition, None)
 
@@ -150,6 +156,13 @@ class StateStore:
     def clocks(self) -> dict[int, PartitionClock]:
         """The clock of every owned partition (for the stream-time metrics)."""
         return {p: self.clock(p) for p in self._partitions}
+
+    def schedule(self, partition: int) -> TickSchedule:
+        """The partition's ageing schedule (empty, so "everyone", after an assignment or a restore)."""
+        schedule = self._schedules.get(partition)
+        if schedule is None:
+            schedule = self._schedules[partition] = TickSchedule()
+        return schedule
 
     def raw_entries(self, partition: int) -> Mapping[str, bytes]:
         """The stored entries of ``partition`` as their changelog bytes (read-only: a tick's input)."""

@@ -118,7 +118,9 @@ class Telemetry:
         metrics.record_assignments(segment_ids, [s.previous_segment != s.segment_id for s in result.scored])
         metrics.observe_end_to_end([s.event_time_ms for s in result.scored])
         metrics.set_customers_tracked(len(self.store))
-        metrics.record_ageing(result.ticks, len(result.aged), result.expired)
+        metrics.record_ageing(
+            result.ticks, len(result.aged), result.expired, result.aged_customers, result.aged_skipped
+        )
         metrics.record_sweeps(result.swept, result.model_change_updates, self._sweeps_pending())
         summary.model_change_updates += result.model_change_updates
         summary.updates += result.model_change_updates

@@ -35,7 +35,7 @@ from model.features import (
     RATE_WINDOW_DAYS,
 )
 
-__all__ = ["CodedColumn", "entry_feature_columns", "features_as_of"]
+__all__ = ["CodedColumn", "at_times", "entry_feature_columns", "features_as_of", "time_columns"]
 
 _NO_TEXT_STATE = b"\x01" + bytes(85)  # unpack_texts reads the tail after the fixed part
 
@@ -68,30 +68,20 @@ def features_as_of(
     fields: np.ndarray, tails: list[bytes], now_ms: int, table: TableColumns | None = None
 ) -> dict:
     """The feature columns of entries already split by :func:`model.changelog.entry_columns`."""
-    last = fields["last_ms"]
-    now = np.maximum(np.int64(now_ms), last)
     purchases = fields["purchases"].astype(float)
     bought = purchases > 0
     spend = fields["spend_cents"] / 100
-    first = fields["first_ms"]
-    tenure = np.where(first != NO_TIME, (now - first) / DAY_MS, 0.0)
-    since_purchase = (now - fields["last_purchase_ms"]) / DAY_MS
     with np.errstate(divide="ignore", invalid="ignore"):
         columns = {
-            "recency_days": np.where(bought, since_purchase, np.nan),
             "frequency": purchases,
             "monetary_total": spend,
             "avg_order_value": np.where(bought, spend / np.where(bought, purchases, 1.0), np.nan),
-            "tenure_days": tenure,
-            "purchase_rate": purchases * RATE_WINDOW_DAYS / np.maximum(tenure, MIN_TENURE_DAYS),
-            "decayed_spend": np.where(
-                bought, fields["decayed"] * 0.5 ** (since_purchase / HALF_LIFE_DAYS), 0.0
-            ),
             "refund_share": _refund_share(fields["spend_cents"], fields["refund_cents"]),
             "category_diversity": _bit_count(fields["category_mask"]),
             "visits": fields["visits"].astype(float),
             "age": np.where(fields["age"] == NO_AGE, np.nan, fields["age"].astype(float)),
             "income": fields["income"].astype(float),
+            **time_columns(fields, now_ms),
         }
     if table is not None:
         tails, blocks = _split(tails)
@@ -100,6 +90,41 @@ def features_as_of(
     return {
         name: columns[name] for name in (*EVENT_FEATURE_SPEC.feature_names, *(table.names if table else ()))
     }
+
+
+def time_columns(fields: np.ndarray, now_ms: int) -> dict[str, np.ndarray]:
+    """The columns that move with the clock alone (``model.features.TIME_DEPENDENT``) as of ``now_ms``.
+
+    Each is monotone in ``now_ms`` while the customer sends nothing: recency and tenure grow, the
+    purchase rate and the decayed spend shrink. Ageing relies on that (``model.horizon``): a customer
+    whose features at two times both lie well inside its segment stays in it in between.
+    """
+    now = np.maximum(np.int64(now_ms), fields["last_ms"])
+    bought = fields["purchases"] > 0
+    first = fields["first_ms"]
+    tenure = np.where(first != NO_TIME, (now - first) / DAY_MS, 0.0)
+    since_purchase = (now - fields["last_purchase_ms"]) / DAY_MS
+    return {
+        "recency_days": np.where(bought, since_purchase, np.nan),
+        "tenure_days": tenure,
+        "purchase_rate": fields["purchases"] * RATE_WINDOW_DAYS / np.maximum(tenure, MIN_TENURE_DAYS),
+        "decayed_spend": np.where(bought, fields["decayed"] * 0.5 ** (since_purchase / HALF_LIFE_DAYS), 0.0),
+    }
+
+
+def at_times(columns: dict, fields: np.ndarray, times_ms: list[int]) -> dict:
+    """``columns`` (as of some time) moved to each of ``times_ms``, stacked: ``len(times_ms) * n`` rows,
+    the rows of the first time first. Only the time-dependent columns are recomputed."""
+    moved = [time_columns(fields, t) for t in times_ms]
+    stacked: dict = {}
+    for name, column in columns.items():
+        if name in moved[0]:
+            stacked[name] = np.concatenate([m[name] for m in moved])
+        elif isinstance(column, CodedColumn):
+            stacked[name] = CodedColumn(np.tile(column.codes, len(times_ms)), column.values)
+        else:
+            stacked[name] = np.tile(column, len(times_ms))
+    return stacked
 
 
 def _split(tails: list[bytes]) -> tuple[list[bytes], list[bytes]]:

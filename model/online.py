@@ -85,6 +85,10 @@ class OnlineKMeans:
         ]
         return assignments, self._checkpoint(after, learned + len(rows))
 
+    def keeps_segments(self, now, later, n: int, segment_ids) -> None:
+        """Cannot tell: the centres move whenever the model learns, so every tick re-scores everyone."""
+        return None
+
     def score_columns(self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None):
         """Re-score stored customers against the partition's learned centres, learning nothing: an
         ageing tick must not teach the model the same quiet customers again and again."""

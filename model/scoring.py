@@ -50,6 +50,7 @@ from sklearn.pipeline import Pipeline
 
 from model.errors import ArtifactError
 from model.fastpath import CompiledPreprocessor, compile_preprocessor
+from model.horizon import stays_nearest
 from model.pipeline import MISSING_CATEGORY, to_frame
 from model.spec import FeatureSpec
 
@@ -114,6 +115,15 @@ class Scorer(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Re-score ``n`` stored customers given as feature columns, learning nothing (an ageing
         tick): ``(segment ids, distances n x k, confidence)``."""
+        ...
+
+    def keeps_segments(
+        self, now: Mapping[str, Any], later: Mapping[str, Any], n: int, segment_ids: np.ndarray
+    ) -> np.ndarray | None:
+        """Whether each of ``n`` quiet customers, in ``segment_ids`` with features ``now``, provably
+        stays there until its features are ``later`` (``model.horizon``). ``later`` may stack several
+        times (``m * n`` rows, as ``model.feature_columns.at_times`` does): the answer is then ``m x n``.
+        ``None`` when this model cannot tell (so every tick re-scores everyone)."""
         ...
 
 
@@ -322,6 +332,23 @@ class SegmentModel:
     def score_columns(self, columns: Mapping[str, Any], n: int, checkpoint: bytes | None = None):
         """:meth:`score_arrays` of rows given as columns (``model.feature_columns``), e.g. a tick's."""
         return self._published(self.transform_columns(columns, n))
+
+    def keeps_segments(
+        self, now: Mapping[str, Any], later: Mapping[str, Any], n: int, segment_ids: np.ndarray
+    ) -> np.ndarray | None:
+        """See :class:`Scorer`. Only a nearest-centroid model on the numpy fast path can tell: the fast
+        path's transforms are known to be monotone per column, and a Gaussian mixture's cells are not
+        bounded by half-spaces."""
+        if self._fast is None or isinstance(self._cluster, GaussianMixture):
+            return None
+        times = len(next(iter(later.values()))) // n if n else 1
+        stays = stays_nearest(
+            np.tile(self._fast.transform_columns(now, n), (times, 1)),
+            self._fast.transform_columns(later, n * times),
+            np.tile(self.indices_of(segment_ids), times),
+            self._centroids,
+        )
+        return stays.reshape(times, n)
 
     def transform_columns(self, columns: Mapping[str, Any], n: int) -> np.ndarray:
         """Feature columns (floats with NaN for unknown, categoricals) -> transformed matrix (n x d)."""
