@@ -4,7 +4,8 @@
 client, 3. the naive per-event ``predict`` baseline, 4. the Quix Streams peer, 5. end-to-end latency at
 a fixed offered rate, 6. memory per tracked customer and restore rate from the changelog, 7. an ageing
 tick over the same customers (rate and peak memory) and the CDNOW replay with daily ticks against ticks
-off (``bench.tick_bench``; no broker).
+off (``bench.tick_bench``; no broker). With ``--scale-out``: 8. one against two scorer processes on a
+6-partition topic and the output pause at a rebalance (``bench.scale_out``; a few minutes more).
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a private broker with deploy/kafka/local-kafka.sh.
 Writes bench/results/latest.json. Not part of the test suite.
@@ -25,6 +26,8 @@ from bench import raw_consume
 from bench.latency import latency
 from bench.naive import naive_rate
 from bench.quix_peer import quix_rate
+from bench.scale_out import rows as scale_out_rows
+from bench.scale_out import scale_out
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import (
     memory_per_customer,
@@ -51,6 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=float, default=2_000.0, help="offered events/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers for memory/restore")
+    parser.add_argument("--scale-out", action="store_true", help="also 1 vs 2 instances and rebalance pauses")
     parser.add_argument("--json", type=Path, default=RESULTS)
     return parser.parse_args()
 
@@ -89,6 +93,8 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
     step(r, "tick", lambda: tick_rate(model, samples, args.customers))
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as directory:
         step(r, "replay/cdnow", lambda: cdnow_replay(Path(directory)))
+    if args.scale_out:  # the default client, like a plain `segmenter consume`
+        step(r, "scale-out", lambda: scale_out(config, "kafka-python", model_dir, pairs, rate))
     return r
 
 
@@ -180,7 +186,10 @@ def table(r: dict, args: argparse.Namespace) -> list[Row]:
         rows.append(
             (f"restore from changelog, {client}", f"{rate:,.0f} customers/s", ">= 100k/s", rate >= 100_000)
         )
-    return rows + _tick_rows(r, args)
+    rows += _tick_rows(r, args)
+    if "scale-out" in r:
+        rows += [(what, measured, "no goal", None) for what, measured in scale_out_rows(r["scale-out"])]
+    return rows
 
 
 def _tick_rows(r: dict, args: argparse.Namespace) -> list[Row]:
