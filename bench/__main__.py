@@ -7,7 +7,9 @@ alone with no broker (``bench.processor_rate``), 3. the naive per-event ``predic
 Quix Streams and Bytewax peers (goal: ours at least 2x each with kafka-python, 4x with confluent,
 issue 15), 5. end-to-end latency at a fixed offered rate, 6. memory per tracked customer and restore
 rate from the changelog, 7. an ageing tick over the same customers (rate and peak memory) and the CDNOW
-replay with daily ticks against ticks off (``bench.tick_bench``; no broker).
+replay with daily ticks against ticks off (``bench.tick_bench``; no broker). With ``--scale-out``: 8. one
+against two scorer processes on a 6-partition topic and the output pause at a rebalance
+(``bench.scale_out``; a few minutes more).
 
 Uses ``KAFKA_BOOTSTRAP_SERVERS`` if set, else starts a private broker with deploy/kafka/local-kafka.sh.
 Writes bench/results/latest.json. Not part of the test suite.
@@ -31,6 +33,8 @@ from bench.naive import naive_rate
 from bench.passthrough import passthrough_rate
 from bench.processor_rate import processor_rate, records_of
 from bench.quix_peer import quix_rate
+from bench.scale_out import rows as scale_out_rows
+from bench.scale_out import scale_out
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import (
     memory_per_customer,
@@ -66,6 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--latency-rate", type=float, default=2_000.0, help="offered events/s")
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--customers", type=int, default=1_000_000, help="customers for memory/restore")
+    parser.add_argument("--scale-out", action="store_true", help="also 1 vs 2 instances and rebalance pauses")
     parser.add_argument("--json", type=Path, default=RESULTS)
     return parser.parse_args()
 
@@ -113,6 +118,8 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
     step(r, "tick", lambda: tick_rate(model, samples, args.customers))
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as directory:
         step(r, "replay/cdnow", lambda: cdnow_replay(Path(directory)))
+    if args.scale_out:  # the default client, like a plain `segmenter consume`
+        step(r, "scale-out", lambda: scale_out(config, "kafka-python", model_dir, pairs, rate))
     return r
 
 
@@ -235,7 +242,10 @@ def table(r: dict, args: argparse.Namespace) -> list[Row]:
         rows.append(
             (f"restore from changelog, {client}", f"{rate:,.0f} customers/s", f">= {goal:,}/s", rate >= goal)
         )
-    return rows + _tick_rows(r, args)
+    rows += _tick_rows(r, args)
+    if "scale-out" in r:
+        rows += [(what, measured, "no goal", None) for what, measured in scale_out_rows(r["scale-out"])]
+    return rows
 
 
 def _tick_rows(r: dict, args: argparse.Namespace) -> list[Row]:
