@@ -33,6 +33,7 @@ from consumer.ageing import age_partition
 from consumer.file_mode import run_files
 from consumer.processor import TimeSettings
 from consumer.state_store import Entry, StateStore
+from consumer.tick_schedule import TickSchedule
 from model.artifact import load_artifact
 from model.clock import boundary
 from model.feature_columns import entry_feature_columns
@@ -79,6 +80,37 @@ def tick_rate(model, samples: list[bytes], count: int, repeats: int = 5) -> dict
         "median_seconds": round(median, 3),
         "customers_per_s": aged.customers / median,
         "peak_mb": peak_memory(stored, at_ms, model) / 1e6,
+        **scheduled_ticks(stored, at_ms, model),
+    }
+
+
+def scheduled_ticks(stored, at_ms: int, model) -> dict:
+    """What the processor's ticks do with a schedule (``consumer.tick_schedule``): the first tick
+    re-scores everyone and files them (proving horizons costs extra), the next day's re-scores only
+    those due; and the bytes per customer the schedule holds between ticks."""
+    key = b"bench-model"
+    tracemalloc.start()  # the schedule's own memory, held between ticks
+    try:
+        schedule = TickSchedule()
+        before = tracemalloc.get_traced_memory()[0]
+        age_partition(stored, {}, at_ms, model, None, schedule=schedule, model_key=key)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    schedule = TickSchedule()
+    started = time.perf_counter()
+    age_partition(stored, {}, at_ms, model, None, schedule=schedule, model_key=key)
+    first_s = time.perf_counter() - started
+    started = time.perf_counter()
+    nxt = age_partition(stored, {}, at_ms + DAY_MS, model, None, schedule=schedule, model_key=key)
+    next_s = time.perf_counter() - started
+    return {
+        "scheduled_first_s": round(first_s, 3),
+        "scheduled_first_customers_per_s": len(stored) / first_s,
+        "scheduled_next_s": round(next_s, 3),
+        "scheduled_next_rescored": nxt.customers,
+        "scheduled_next_skipped": nxt.skipped,
+        "schedule_bytes_per_customer": held / len(stored),
     }
 
 

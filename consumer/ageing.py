@@ -52,7 +52,7 @@ class Aged:
     skipped: int = 0  # stored customers the schedule proved still in their segment (not re-scored)
     failed: int = 0  # customers of chunks the model refused (left as they were)
     # (customers, safe-until ms) for the schedule; None once the model cannot prove horizons
-    filed: tuple[list[str], list[np.ndarray]] | None = field(default_factory=lambda: ([], []))
+    filed: tuple[list[str], list[np.ndarray]] | None = None
 
 
 def age_partition(
@@ -80,7 +80,7 @@ def age_partition(
     ``pending_safe``: the same for the batch's ``pending`` entries, kept by the batch alone (customer
     -> safe-until ms; the processor drops a customer from it when the batch changes its entry).
     """
-    aged = Aged()
+    aged = Aged(filed=([], []) if schedule is not None else None)
     due, keys = schedule.due(stored, at_ms, model_key) if schedule is not None else (None, None)
     if due is not None:
         aged.skipped = len(stored) - len(due)
@@ -96,7 +96,7 @@ def age_partition(
             aged.skipped += 1
     for ids, raws in _chunks(stored):
         _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, pending)
-    filed, aged.filed = aged.filed, ([], [])
+    filed, aged.filed = aged.filed, ([], []) if pending_safe is not None else None
     for ids, raws in _chunks(live):  # filed for this batch only: committing them files them as touched
         _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, {})
     if pending_safe is not None and aged.filed is not None:
@@ -127,7 +127,8 @@ def _age_chunk(
     except Exception:  # a tick is not a record: log, leave these customers as they are, go on
         log.exception("ageing tick at %d: the model refused %d customers", at_ms, len(ids))
         aged.failed += len(ids) - sum(map(superseded.__contains__, ids))
-        _file(aged, ids, np.full(len(ids), at_ms - 1, dtype=np.int64), superseded)
+        if aged.filed is not None:
+            _file(aged, ids, np.full(len(ids), at_ms - 1, dtype=np.int64), superseded)
         return
     moved = np.ones(len(ids), dtype=bool) if everyone else labels != fields["last_segment"]
     stale = np.zeros(len(ids), dtype=bool)

@@ -33,15 +33,25 @@ _RELATIVE_SLACK = 1e-9
 def stays_nearest(now: np.ndarray, later: np.ndarray, index: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Whether every point of the box spanned by ``now[r]`` and ``later[r]`` is strictly nearer
     centroid ``index[r]`` than every other centroid (n x d points, k x d centroids)."""
-    low, high = np.minimum(now, later), np.maximum(now, later)
-    own = centroids[index]  # n x d
-    own_norm = np.einsum("ij,ij->i", own, own)
-    reach = np.maximum(np.einsum("ij,ij->i", low, low), np.einsum("ij,ij->i", high, high))
-    stays = np.ones(len(index), dtype=bool)
-    for j, other in enumerate(centroids):
-        # |x - own|² - |x - other|² = 2 x·(other - own) + |own|² - |other|², maximised over the box
-        weight = 2.0 * (other[None, :] - own)
-        worst = np.maximum(low * weight, high * weight).sum(axis=1) + own_norm - other @ other
-        slack = _RELATIVE_SLACK * (1.0 + reach + own_norm + other @ other)
-        stays &= (index == j) | (worst < -slack)
+    # |x - own|² - |x - other|² = w·x + |own|² - |other|² with w = 2 (other - own); over the box with
+    # centre m and half-widths h its largest value is w·m + |w|·h. Rows are taken one segment at a
+    # time, so each is two small (rows x d) by (d x k) products.
+    centre, half = (now + later) / 2.0, np.abs(later - now) / 2.0
+    norms = np.einsum("ij,ij->i", centroids, centroids)
+    reach = np.maximum(np.einsum("ij,ij->i", now, now), np.einsum("ij,ij->i", later, later))
+    stays = np.zeros(len(index), dtype=bool)
+    for own in range(len(centroids)):
+        rows = np.flatnonzero(index == own)
+        if not rows.size:
+            continue
+        weight = 2.0 * (centroids - centroids[own])  # k x d; its own row is zero
+        worst = (
+            np.einsum("ij,kj->ik", centre[rows], weight)
+            + np.einsum("ij,kj->ik", half[rows], np.abs(weight))
+            + (norms[own] - norms)[None, :]
+        )
+        slack = _RELATIVE_SLACK * (1.0 + reach[rows, None] + norms[own] + norms[None, :])
+        beaten = worst >= -slack
+        beaten[:, own] = False
+        stays[rows] = ~beaten.any(axis=1)
     return stays
