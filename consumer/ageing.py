@@ -80,37 +80,62 @@ def age_partition(
     ``pending_safe``: the same for the batch's ``pending`` entries, kept by the batch alone (customer
     -> safe-until ms; the processor drops a customer from it when the batch changes its entry).
     """
-    aged = Aged(filed=([], []) if schedule is not None else None)
+    aged = Aged(filed=([], []) if schedule is not None or pending_safe is not None else None)
     due, keys = schedule.due(stored, at_ms, model_key) if schedule is not None else (None, None)
-    if due is not None:
-        aged.skipped = len(stored) - len(due)
-        stored = {customer: stored[customer] for customer in due}
-    safe = {} if pending_safe is None else pending_safe
-    live: dict[str, bytes] = {}
-    for cid, entry in pending.items():
-        if last_event_ms(entry.state) < 0:
-            continue  # erased or expired in this batch
-        if safe.get(cid, -1) < at_ms:
-            live[cid] = entry.to_bytes()
-        else:
-            aged.skipped += 1
-    for ids, raws in _chunks(stored):
-        _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, pending)
-    filed, aged.filed = aged.filed, ([], []) if pending_safe is not None else None
-    for ids, raws in _chunks(live):  # filed for this batch only: committing them files them as touched
+    live = _live(aged, pending, at_ms, {} if pending_safe is None else pending_safe)
+    if due is None:  # everyone: the store as it is, in chunks sliced off it, then the batch's entries
+        for ids, raws in _chunks(stored):
+            _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, pending)
+        aged.customers -= sum(map(stored.__contains__, pending))
+        first = len(aged.filed[0]) if aged.filed is not None else 0
+        superseded: list[str] = []
+    else:  # the due customers the batch has not changed, and the batch's entries, in the same chunks
+        aged.skipped += len(stored) - len(due)
+        fresh = [customer for customer in due if customer not in pending]
+        superseded = [customer for customer in due if customer in pending]
+        stored = {customer: stored[customer] for customer in fresh}
+        first = len(fresh)
+    for ids, raws in _chunks({**stored, **live} if due is not None else live):
         _age_chunk(aged, ids, raws, at_ms, model, checkpoint, ttl_ms, table, everyone, {})
-    if pending_safe is not None and aged.filed is not None:
-        customers, until = aged.filed
-        pending_safe.update(zip(customers, np.concatenate(until).tolist() if until else (), strict=True))
-    aged.filed = filed
-    aged.customers -= sum(map(stored.__contains__, pending))
+    _settle(aged, first, superseded, at_ms, schedule, keys, model_key, pending_safe)
     aged.changed.sort(key=lambda change: change[0])
     aged.expired.sort(key=lambda gone: gone[0])
-    if schedule is not None:
-        customers, until = aged.filed or ([], [])
-        safe = np.concatenate(until) if until else np.zeros(0, dtype=np.int64)
-        schedule.settle(keys, customers, safe, model_key if aged.filed is not None else None)
     return aged
+
+
+def _live(aged: Aged, pending: Mapping[str, Entry], at_ms: int, safe: Mapping[str, int]) -> dict[str, bytes]:
+    """The batch's entries this tick must score: not erased or expired, and not proved still in their
+    segment by an earlier tick of the same batch (``safe``)."""
+    live: dict[str, bytes] = {}
+    for customer, entry in pending.items():
+        if last_event_ms(entry.state) < 0:
+            continue
+        if safe.get(customer, -1) < at_ms:
+            live[customer] = entry.to_bytes()
+        else:
+            aged.skipped += 1
+    return live
+
+
+def _settle(
+    aged: Aged, first: int, superseded: list[str], at_ms: int, schedule: TickSchedule | None,
+    keys: list[int] | None, model_key: bytes, pending_safe: dict[str, int] | None,
+) -> None:  # fmt: skip
+    """Hand what the tick proved to the schedule (the first ``first`` customers filed: stored entries;
+    ``superseded`` ones were due but are being replaced by the batch, so due again at once) and to the
+    batch's own ``pending_safe`` (the rest)."""
+    if aged.filed is None:  # the model proves nothing: the schedule forgets, every tick is everyone
+        if schedule is not None:
+            schedule.settle(keys, [], np.zeros(0, dtype=np.int64), None)
+        return
+    customers, until = aged.filed
+    safe = np.concatenate(until) if until else np.zeros(0, dtype=np.int64)
+    if pending_safe is not None:
+        pending_safe.update(zip(customers[first:], safe[first:].tolist(), strict=True))
+    if schedule is not None:
+        stored = customers[:first] + superseded
+        until_stored = np.concatenate([safe[:first], np.full(len(superseded), at_ms - 1, dtype=np.int64)])
+        schedule.settle(keys, stored, until_stored, model_key)
 
 
 def _age_chunk(
