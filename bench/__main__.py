@@ -260,6 +260,14 @@ def _tick_rows(r: dict, args: argparse.Namespace) -> list[Row]:
         ),
         (f"ageing tick peak memory, {args.customers:,}", f"+{peak:.1f} MB", "<= 50 MB", peak <= 50),
         (
+            f"scheduled ticks over {args.customers:,}: first (everyone, proving horizons) / next day",
+            f"{tick['scheduled_first_s']:.2f} s / {tick['scheduled_next_s']:.3f} s "
+            f"({tick['scheduled_next_rescored']:,} re-scored, {tick['scheduled_next_skipped']:,} skipped; "
+            f"schedule {tick['schedule_bytes_per_customer']:.1f} B/customer)",
+            "reference",
+            None,
+        ),
+        (
             "CDNOW file replay, ticks 1d vs off",
             f"{replay['ticks_1d_s']:.1f} s / {replay['ticks_off_s']:.1f} s = {replay['ratio']:.2f}x",
             "<= 2x",

@@ -14,9 +14,11 @@ import random
 import time
 import tracemalloc
 import zlib
+from contextlib import closing
 
 from bench.workload import produce, unique
 from consumer.backends import ClientConfig, TopicPartition, TopicSpec, make_backend
+from consumer.state_restore import judge
 from consumer.state_store import Entry, StateStore
 from model.events import Event, decode_event
 from model.features import aggregate_history, initialize, table_columns, update
@@ -97,8 +99,9 @@ def restore_rate(config: ClientConfig, client: str, topic: str) -> dict:
     started = time.perf_counter()
     restored = 0
     for partition in range(PARTITIONS):
-        records = backend.read_partitions([TopicPartition(topic, partition)], timeout_s=600)
-        restored += store.restore(partition, ((r.key, r.value) for r in records))
+        # what the scorer's restore does (consumer.partition_restore): read, judge, then own
+        with closing(backend.read_partitions([TopicPartition(topic, partition)], timeout_s=600)) as records:
+            restored += store.restore(judge(partition, records))
     seconds = time.perf_counter() - started
     return {
         "customers": len(store),
