@@ -108,12 +108,10 @@ def _live(aged: Aged, pending: Mapping[str, Entry], at_ms: int, safe: Mapping[st
     segment by an earlier tick of the same batch (``safe``)."""
     live: dict[str, bytes] = {}
     for customer, entry in pending.items():
-        if last_event_ms(entry.state) < 0:
-            continue
-        if safe.get(customer, -1) < at_ms:
-            live[customer] = entry.to_bytes()
-        else:
+        if safe.get(customer, -1) >= at_ms:  # proved: never an erased or expired entry
             aged.skipped += 1
+        elif last_event_ms(entry.state) >= 0:
+            live[customer] = entry.to_bytes()
     return live
 
 

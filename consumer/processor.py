@@ -439,6 +439,7 @@ class Processor:
         for customer_id, entry in aged.expired:
             result.outputs.append(Output(self.topics.output, customer_id.encode("utf-8"), None))
             work.entries[customer_id] = Entry(initialize(), entry.last_offset)  # a tombstone at the end
+            work.pending_safe.pop(customer_id, None)
             result.expired += 1
         for customer_id, entry, assignment in aged.changed:
             previous = None if entry.last_segment == NO_SEGMENT else entry.last_segment

@@ -41,8 +41,9 @@ class TickSchedule:
         if self.model != model:
             return None, []
         keys = [key for key in self._due if key < at_ms]
-        customers = {customer for key in keys for customer in self._due[key]}
-        return sorted(customer for customer in customers if customer in stored), keys
+        # each once, in the order filed (the output is sorted by customer id later, whatever the order)
+        customers = dict.fromkeys(customer for key in keys for customer in self._due[key])
+        return [customer for customer in customers if customer in stored], keys
 
     def settle(
         self, keys: list[int] | None, customers: list[str], safe_until: np.ndarray, model: bytes | None
