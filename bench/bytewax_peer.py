@@ -19,13 +19,12 @@ to the last, as for our scorer and the Quix peer.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
 
+from bench.peer_update import peer_update
 from bench.workload import unique
 from consumer.backends import ClientConfig
-from consumer.outputs import encode_json
-from model.events import decode_event, format_ts
-from model.features import features, initialize, last_event_ms, update
+from model.events import decode_event
+from model.features import initialize, update
 
 
 def bytewax_rate(config: ClientConfig, topic: str, model, count: int) -> dict:
@@ -44,21 +43,9 @@ def bytewax_rate(config: ClientConfig, topic: str, model, count: int) -> dict:
             clock.append(now)
         event = decode_event(message.value)
         customer = update(initialize() if stored is None else stored, event)
-        at = last_event_ms(customer)
-        assignment = model.score([features(customer, at)])[0]
-        body = {
-            "customer_id": event.customer_id,
-            "segment_id": assignment.segment_id,
-            "segment_name": assignment.segment_name,
-            "distance": round(assignment.distance, 6),
-            "confidence": round(assignment.confidence, 6),
-            "model_id": model.model_id,
-            "schema_hash": schema_hash,
-            "event_time": format_ts(at),
-            "scored_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
+        update_json = peer_update(model, schema_hash, event.customer_id, customer)
         clock[1:] = [time.perf_counter()]
-        return customer, KafkaSinkMessage(message.key, encode_json(body))
+        return customer, KafkaSinkMessage(message.key, update_json)
 
     brokers = config.bootstrap_servers.split(",")
     flow = Dataflow(unique("bench-bytewax"))

@@ -14,13 +14,12 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from datetime import UTC, datetime
 
+from bench.peer_update import peer_update
 from bench.workload import unique
 from consumer.backends import ClientConfig
-from consumer.outputs import encode_json
-from model.events import decode_event, format_ts
-from model.features import features, initialize, last_event_ms, update
+from model.events import decode_event
+from model.features import initialize, update
 
 STATE_KEY = "customer"
 
@@ -41,21 +40,9 @@ def quix_rate(config: ClientConfig, topic: str, model, count: int, guarantee: st
         # Quix state values are JSON; latin-1 carries our compact bytes through unchanged.
         customer = update(initialize() if stored is None else stored.encode("latin-1"), event)
         state.set(STATE_KEY, customer.decode("latin-1"))
-        at = last_event_ms(customer)
-        assignment = model.score([features(customer, at)])[0]
-        body = {
-            "customer_id": event.customer_id,
-            "segment_id": assignment.segment_id,
-            "segment_name": assignment.segment_name,
-            "distance": round(assignment.distance, 6),
-            "confidence": round(assignment.confidence, 6),
-            "model_id": model.model_id,
-            "schema_hash": schema_hash,
-            "event_time": format_ts(at),
-            "scored_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        }
+        update_json = peer_update(model, schema_hash, event.customer_id, customer)
         clock[1:] = [time.perf_counter()]
-        return encode_json(body)
+        return update_json
 
     with tempfile.TemporaryDirectory(prefix="bench-quix-") as state_dir:
         app = Application(
