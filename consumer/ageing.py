@@ -71,8 +71,9 @@ def age_partition(
 ) -> Aged:
     """Re-score ``stored`` entries, overridden by the batch's ``pending`` ones, as of ``at_ms``.
 
-    A stored customer the batch has changed is scored from its stale stored entry too (cheaper than
-    taking it out of every chunk) but only its pending entry can be returned. ``table``: the model's
+    When everyone is re-scored, a stored customer the batch has changed is scored from its stale
+    stored entry too (cheaper than taking it out of every chunk), but only its pending entry can be
+    returned; a scheduled tick leaves such a customer out and files it as due again. ``table``: the model's
     table columns (``model.features.table_columns``), read from each entry beside the aggregator's.
     ``everyone``: return every customer re-scored, not only those whose segment moved (a model change
     with ``--emit-only-on-change`` off publishes them all). ``schedule``: re-score only the customers
