@@ -12,10 +12,13 @@ path work.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,21 +89,56 @@ def with_invalid(
             yield b"invalid", INVALID_SAMPLES[(n // every) % len(INVALID_SAMPLES)]
 
 
-def replay(producer, topic: str, records, *, rate: float = 0.0, limit: int | None = None) -> int:
-    """Send records (at most ``rate`` per second when > 0); flush; return how many were sent."""
+def replay(
+    producer,
+    topic: str,
+    records,
+    *,
+    rate: float = 0.0,
+    limit: int | None = None,
+    stopped: Callable[[], bool] = lambda: False,
+) -> int:
+    """Send records (at most ``rate`` per second when > 0); flush; return how many were sent.
+    ``stopped``: checked between records and while pacing; once true, stop sending (no flush: closing
+    the producer delivers what it can, within its bound)."""
     started = time.monotonic()
     sent = 0
     for key, value in records:
-        if limit is not None and sent >= limit:
+        if (limit is not None and sent >= limit) or stopped():
             break
         producer.produce(topic, key, value)
         sent += 1
         if rate > 0 and sent % 100 == 0:
             ahead = sent / rate - (time.monotonic() - started)
-            if ahead > 0:
-                time.sleep(ahead)  # pacing the offered load is the point of --rate
-    producer.flush()
+            while ahead > 0 and not stopped():  # pacing the offered load is the point of --rate
+                time.sleep(min(ahead, 0.1))
+                ahead = sent / rate - (time.monotonic() - started)
+    if not stopped():
+        producer.flush()
     return sent
+
+
+@contextlib.contextmanager
+def ctrl_c_as_a_flag() -> Iterator[list[bool]]:
+    """While inside, a first Ctrl-C (SIGINT) only appends to the yielded list; the caller stops between
+    records and raises ``KeyboardInterrupt`` itself. Raised where the signal lands, the interrupt could
+    cut through the Kafka client's own network code and leave its producer unable to close (seen as a
+    replay that never exited). A second Ctrl-C interrupts at once, as usual."""
+    interrupted: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted  # signal handlers belong to the main thread; elsewhere nothing changes
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_ctrl_c(signum, frame) -> None:
+        interrupted.append(True)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, on_ctrl_c)
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass(frozen=True)
@@ -131,9 +169,15 @@ def run(args: argparse.Namespace) -> int:
     backend.ensure_topics([TopicSpec(args.input_topic, args.partitions)])
     records = with_invalid(dataset_records(options.dataset, options.seed), options.invalid_every)
     started = time.monotonic()
-    with backend.producer() as producer:
-        sent = replay(producer, args.input_topic, records, rate=options.rate, limit=options.limit)
+    with ctrl_c_as_a_flag() as interrupted, backend.producer() as producer:
+        sent = replay(
+            producer, args.input_topic, records, rate=options.rate, limit=options.limit,
+            stopped=lambda: bool(interrupted),
+        )  # fmt: skip
     seconds = time.monotonic() - started
+    if interrupted:
+        log.info("sent %d records to %s before the interrupt", sent, args.input_topic)
+        raise KeyboardInterrupt
     log.info("replayed %d records of %s to %s in %.1fs", sent, options.dataset, args.input_topic, seconds)
     print(f"sent={sent} topic={args.input_topic} seconds={seconds:.1f}")
     return 0
