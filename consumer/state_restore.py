@@ -27,8 +27,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from consumer.state_store import Entry
-from model.changelog import CLOCK_KEY, ONLINE_MODEL_KEY, decode_clock, entry_is_current
+from model.changelog import CLOCK_KEY, ONLINE_MODEL_KEY, decode_clock, entry_is_current, screen_entries
 from model.clock import PartitionClock
 
 KEY_SHOWN = 80  # characters of an unprintable key shown in a log line
@@ -91,25 +93,57 @@ def shown_key(key: bytes) -> str:
 
 
 def judge(partition: int, records: Iterable[ChangelogRecord]) -> JudgedPartition:
-    """Keep the last value per key of ``records`` (in offset order), then validate each once."""
+    """Keep the last value per key of ``records`` (in offset order), then validate each once.
+
+    The customers' entries are screened as columns first (:func:`model.changelog.screen_entries`);
+    only an entry the screen does not pass is decoded alone, which names what is wrong with it. The
+    result is the same as judging every entry alone, in the same order.
+    """
     judged = JudgedPartition(partition)
-    last: dict[bytes, tuple[int, bytes | None]] = {}
-    for record in records:
-        judged.records += 1
-        if record.key is not None:
-            last[record.key] = (record.offset, record.value)
-    for key, (offset, value) in last.items():
-        if value is None:  # a tombstone: the customer was forgotten
+    last: dict[bytes | None, ChangelogRecord] = {}
+    for judged.records, record in enumerate(records, 1):
+        last[record.key] = record  # the record itself: no tuple per record on a million-record read
+    last.pop(None, None)  # a keyless record names no customer
+    live: list[ChangelogRecord] = []  # the clock and the customers, in key order
+    for record in last.values():
+        if record.value is None:  # a tombstone: the customer was forgotten
             continue
-        judged.live_keys.append(key)
-        if key == ONLINE_MODEL_KEY:
-            judged.checkpoint = value
-            continue
-        if key == CLOCK_KEY:
-            _judge_clock(judged, offset, value)
-            continue
-        _judge_entry(judged, key, offset, value)
+        judged.live_keys.append(record.key)
+        if record.key == ONLINE_MODEL_KEY:
+            judged.checkpoint = record.value
+        else:
+            live.append(record)
+    for start in range(0, len(live), SCREEN_CHUNK):
+        _judge_live(judged, live[start : start + SCREEN_CHUNK])
     return judged
+
+
+SCREEN_CHUNK = 65_536  # entries screened at once: bounds the columns' transient memory (about 10 MB)
+
+
+def _judge_live(judged: JudgedPartition, live: list[ChangelogRecord]) -> None:
+    """Judge the live last values of some customers (and the clock): screened, the rest alone."""
+    screened, last_offsets = screen_entries([record.value for record in live])
+    accepted = screened.tolist()  # entries the screen passed and whose key is UTF-8
+    for i, record in enumerate(live):
+        offset, key, value = record.offset, record.key, record.value
+        if key == CLOCK_KEY:
+            _judge_clock(judged, offset, value)  # never passes the screen (too short for an entry)
+        elif not accepted[i]:
+            _judge_entry(judged, key, offset, value)
+        else:
+            try:
+                judged.entries[key.decode("utf-8")] = value
+            except UnicodeDecodeError:
+                accepted[i] = False
+                where = Quarantined(judged.partition, offset, shown_key(key), _KEY_NOT_UTF8)
+                judged.quarantined.append(where)
+    if any(accepted):
+        newest = int(last_offsets[np.array(accepted, dtype=bool)].max())
+        judged.max_applied_offset = max(judged.max_applied_offset, newest)
+
+
+_KEY_NOT_UTF8 = "the key is not UTF-8"
 
 
 def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes) -> None:
@@ -117,7 +151,7 @@ def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes)
         customer_id = key.decode("utf-8")
         entry = Entry.from_bytes(value)
     except (UnicodeDecodeError, ValueError) as error:
-        reason = "the key is not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
+        reason = _KEY_NOT_UTF8 if isinstance(error, UnicodeDecodeError) else str(error)
         judged.quarantined.append(Quarantined(judged.partition, offset, shown_key(key), reason))
         return
     # Older layouts (an entry without the event-id ring) are kept in the current one, which the hot
