@@ -57,9 +57,9 @@ def read_to_end(
             raise TimeoutError(
                 f"restore did not reach the end offsets in {timeout_s}s: (position, end) {late}"
             )
-        for record in reader.poll(RESTORE_BATCH, min(remaining, 0.5)):
-            if record.offset < ends[record.topic_partition]:
-                yield record
+        batch = reader.poll(RESTORE_BATCH, min(remaining, 0.5))
+        # ``(topic, partition)`` finds its TopicPartition key (a named tuple): no object per record
+        yield from [record for record in batch if record.offset < ends[record.topic, record.partition]]
         finished = [tp for tp in pending if reader.position(tp) >= ends[tp]]
         if finished:
             reader.pause(finished)
