@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -107,6 +108,16 @@ class _Server(ThreadingHTTPServer):
         self.registry = registry
         self.readiness = readiness
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before the answer was written (Prometheus gives up on a scrape after
+        its timeout, on a busy machine) is a DEBUG line; anything else is logged with its traceback.
+        The default printed every such disconnect to stderr as a traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):  # BrokenPipeError, ConnectionResetError, ...
+            log.debug("client %s disconnected: %s", client_address[0], error)
+        else:
+            log.exception("request from %s failed", client_address[0])
 
 
 class MetricsServer:

@@ -153,16 +153,28 @@ class PrometheusServer:
             raise RuntimeError(f"prometheus API {path} failed: {body}")
         return body["data"]
 
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        """Instant query: the result vector."""
-        return self.api("query", query=expr)["result"]
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query at Unix time ``at`` (default: now): the result vector."""
+        params = {"query": expr} if at is None else {"query": expr, "time": repr(at)}
+        return self.api("query", **params)["result"]
 
-    def value(self, expr: str) -> float | None:
-        """The single value of an instant query, or None when it returns no series."""
-        result = self.query(expr)
+    def value(self, expr: str, at: float | None = None) -> float | None:
+        """The single value of an instant query (at ``at``), or None when it returns no series."""
+        result = self.query(expr, at)
         if len(result) > 1:
             raise ValueError(f"{expr} returned {len(result)} series; expected at most one")
         return float(result[0]["value"][1]) if result else None
+
+    def scraped(self, expr: str, timeout: float = 60.0) -> float:
+        """When the latest scrape whose samples make ``expr`` non-empty happened, waiting for one.
+
+        Read other series ``at`` that time and they come from that same scrape. Read at "now" instead,
+        they vanish whenever the target misses a scrape: a process starved of CPU that answers after the
+        scrape timeout (the interval, 1 s here) marks every series of the target stale until the next
+        good scrape, which made an instant query return nothing now and then on a loaded machine.
+        """
+        what = f"a scrape with {expr}"
+        return wait_for(lambda: self.value(f"max(timestamp({expr}))"), timeout=timeout, what=what)
 
     def alerts(self, state: str | None = None) -> list[dict[str, Any]]:
         """Active alerts (pending and firing), optionally only those in ``state``."""

@@ -1,6 +1,7 @@
 """Scorer metrics: naming conventions over the whole registry, the recording methods, the HTTP server."""
 
 import json
+import logging
 import math
 import urllib.error
 import urllib.request
@@ -225,6 +226,30 @@ def test_a_busy_port_fails_loudly_at_start(served, metrics):
     server, readiness, _ = served
     with pytest.raises(OSError, match="in use"):
         MetricsServer(metrics.registry, readiness, host="127.0.0.1", port=server.port).start()
+
+
+def test_a_scraper_that_hung_up_is_a_debug_line_not_a_traceback(served, caplog, capsys):
+    # Prometheus closes the connection when a scrape outlives its timeout (a busy machine); the server
+    # must not print a traceback for that on every missed scrape, and must still report real failures.
+    server, _, _ = served
+    handle_error = server._server.handle_error
+    with caplog.at_level(logging.DEBUG, logger="consumer.http"):
+        try:
+            raise BrokenPipeError(32, "Broken pipe")
+        except BrokenPipeError:
+            handle_error(None, ("127.0.0.1", 40000))
+        try:
+            raise ValueError("encoding failed")
+        except ValueError:
+            handle_error(None, ("127.0.0.1", 40001))
+    assert "Traceback" not in capsys.readouterr().err
+    (hung_up,) = [r for r in caplog.records if "disconnected" in r.getMessage()]
+    assert hung_up.levelno == logging.DEBUG
+    (failed,) = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failed.levelno == logging.ERROR
+    assert failed.exc_info[0] is ValueError
+    # and the server still answers
+    assert get(f"{server.url}/metrics")[0] == 200
 
 
 def test_shadow_gauges_replace_their_series_when_the_window_or_the_candidate_changes():

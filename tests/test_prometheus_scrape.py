@@ -42,9 +42,9 @@ def test_drift_gauge_is_scraped_and_the_drift_alert_fires_only_after_the_shift(t
             tmp_path, {"segmenter-scorer": [f"127.0.0.1:{scorer.port}"]}, rule_files=[rules]
         ) as prom,
     ):
-        wait_for(lambda: prom.value('up{job="segmenter-scorer"}') == 1.0, timeout=60, what="first scrape")
-        assert prom.value("segmenter_drift_state") == 0.0
-        assert prom.value("segmenter_drift_segment_psi") < 0.1
+        scraped = prom.scraped('up{job="segmenter-scorer"} == 1')  # values read from that one scrape
+        assert prom.value("segmenter_drift_state", at=scraped) == 0.0
+        assert prom.value("segmenter_drift_segment_psi", at=scraped) < 0.1
         # The rules have been evaluated for a while on the stable stream once this one fires
         # (no new events: consumed rate 0); the drift alert must not even be pending.
         wait_for(
@@ -56,9 +56,10 @@ def test_drift_gauge_is_scraped_and_the_drift_alert_fires_only_after_the_shift(t
         metrics.set_drift(monitor.snapshot())
         wait_for(lambda: prom.firing("SegmentDriftHigh"), timeout=60, what="SegmentDriftHigh firing")
 
-        assert prom.value("segmenter_drift_state") == 2.0
-        assert prom.value("segmenter_drift_segment_psi") > 0.25
-        assert prom.value('segmenter_drift_feature_psi{feature="spend"}') > 0.25
+        scraped = prom.scraped("segmenter_drift_state")
+        assert prom.value("segmenter_drift_state", at=scraped) == 2.0
+        assert prom.value("segmenter_drift_segment_psi", at=scraped) > 0.25
+        assert prom.value('segmenter_drift_feature_psi{feature="spend"}', at=scraped) > 0.25
         (alert,) = [a for a in prom.alerts("firing") if a["labels"]["alertname"] == "SegmentDriftHigh"]
         assert alert["labels"]["instance"] == f"127.0.0.1:{scorer.port}"
         assert alert["labels"]["severity"] == "warning"

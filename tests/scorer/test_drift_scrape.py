@@ -73,14 +73,13 @@ def test_drift_stays_low_on_a_stable_stream_and_alerts_on_a_shifted_one(
                 )
                 summary = runner.summary  # the window holds event rows, not ageing updates
                 assert summary.updates - summary.ageing_updates - summary.model_change_updates <= WINDOW
-                samples = f"segmenter_drift_window_samples >= {summary.valid}"
-                wait_for(lambda: prom.query(samples), timeout=60, what="a scrape of the full stable window")
+                # the drift of the full stable window: every value read from the scrape that saw it
+                scraped = prom.scraped(f"segmenter_drift_window_samples >= {summary.valid}")
                 # A window still filling (early in the replay, every customer new) may warn for a moment;
                 # the alerts must be judged on a rule evaluation after the full window was scraped.
-                scraped = prom.value("timestamp(segmenter_drift_window_samples)")
                 wait_for(lambda: prom.rules_evaluated_after(scraped), timeout=30, what="a rule evaluation")
-                assert prom.value("segmenter_drift_state") == 0.0
-                assert prom.value("segmenter_drift_segment_psi") < 0.1
+                assert prom.value("segmenter_drift_state", at=scraped) == 0.0
+                assert prom.value("segmenter_drift_segment_psi", at=scraped) < 0.1
                 assert not [a for a in prom.alerts() if a["labels"]["alertname"].startswith("SegmentDrift")]
 
                 shifted = _produce(
@@ -90,9 +89,10 @@ def test_drift_stays_low_on_a_stable_stream_and_alerts_on_a_shifted_one(
                     lambda: runner.summary.events >= stable + shifted, timeout=120, what="the shifted replay"
                 )
                 wait_for(lambda: prom.firing("SegmentDriftHigh"), timeout=90, what="SegmentDriftHigh firing")
-                assert prom.value("segmenter_drift_state") == 2.0
-                assert prom.value("segmenter_drift_segment_psi") > 0.25
-                assert prom.value('segmenter_drift_feature_psi{feature="monetary_total"}') > 0.25
+                scraped = prom.scraped("segmenter_drift_state")
+                assert prom.value("segmenter_drift_state", at=scraped) == 2.0
+                assert prom.value("segmenter_drift_segment_psi", at=scraped) > 0.25
+                assert prom.value('segmenter_drift_feature_psi{feature="monetary_total"}', at=scraped) > 0.25
         finally:
             stop.set()
             scorer.join(timeout=60)

@@ -124,23 +124,20 @@ def test_the_shadow_gauges_are_scraped_and_nothing_of_the_shadow_is_published(
                     - runner.summary.ageing_updates
                     - runner.summary.model_change_updates
                 )
-                wait_for(
-                    lambda: prom.query(f"segmenter_shadow_window_samples == {scored}"),
-                    timeout=60,
-                    what="a scrape of the whole shadow window",
-                )
+                # every value below is read from the scrape that saw the whole shadow window
+                at = prom.scraped(f"segmenter_shadow_window_samples == {scored}")
                 transitions = {
                     (r["metric"]["live"], r["metric"]["shadow"]): float(r["value"][1])
-                    for r in prom.query("segmenter_shadow_transitions")
+                    for r in prom.query("segmenter_shadow_transitions", at)
                 }
-                agreement = prom.value("segmenter_shadow_agreement_ratio")
-                ari = prom.value("segmenter_shadow_adjusted_rand_index")
-                shadow_psi = prom.value("segmenter_shadow_drift_segment_psi")
-                shadow_state = prom.value("segmenter_shadow_drift_state")
-                info = prom.query("segmenter_shadow_info")
+                agreement = prom.value("segmenter_shadow_agreement_ratio", at)
+                ari = prom.value("segmenter_shadow_adjusted_rand_index", at)
+                shadow_psi = prom.value("segmenter_shadow_drift_segment_psi", at)
+                shadow_state = prom.value("segmenter_shadow_drift_state", at)
+                info = prom.query("segmenter_shadow_info", at)
                 live_counts = {
                     r["metric"]["segment"]: float(r["value"][1])
-                    for r in prom.query("segmenter_segment_assignments_total")
+                    for r in prom.query("segmenter_segment_assignments_total", at)
                 }
         finally:
             stop.set()
