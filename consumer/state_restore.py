@@ -135,15 +135,11 @@ def _judge_live(judged: JudgedPartition, live: list[ChangelogRecord]) -> None:
             try:
                 judged.entries[key.decode("utf-8")] = value
             except UnicodeDecodeError:
-                accepted[i] = False
-                where = Quarantined(judged.partition, offset, shown_key(key), _KEY_NOT_UTF8)
-                judged.quarantined.append(where)
+                accepted[i] = False  # its offset does not count
+                _judge_entry(judged, key, offset, value)  # quarantines it, with the usual reason
     if any(accepted):
         newest = int(last_offsets[np.array(accepted, dtype=bool)].max())
         judged.max_applied_offset = max(judged.max_applied_offset, newest)
-
-
-_KEY_NOT_UTF8 = "the key is not UTF-8"
 
 
 def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes) -> None:
@@ -151,7 +147,7 @@ def _judge_entry(judged: JudgedPartition, key: bytes, offset: int, value: bytes)
         customer_id = key.decode("utf-8")
         entry = Entry.from_bytes(value)
     except (UnicodeDecodeError, ValueError) as error:
-        reason = _KEY_NOT_UTF8 if isinstance(error, UnicodeDecodeError) else str(error)
+        reason = "the key is not UTF-8" if isinstance(error, UnicodeDecodeError) else str(error)
         judged.quarantined.append(Quarantined(judged.partition, offset, shown_key(key), reason))
         return
     # Older layouts (an entry without the event-id ring) are kept in the current one, which the hot
