@@ -28,11 +28,13 @@ from pathlib import Path
 
 from bench import raw_consume
 from bench.bytewax_peer import bytewax_rate
+from bench.goals import PEER_GOAL, PROCESSOR_GOAL, RESTORE_GOAL, RESULTS, SCORER_GOAL
 from bench.latency import latency
 from bench.naive import naive_rate
 from bench.passthrough import passthrough_rate
 from bench.processor_rate import processor_rate, records_of
 from bench.quix_peer import quix_rate
+from bench.readme_table import markdown
 from bench.scale_out import rows as scale_out_rows
 from bench.scale_out import scale_out
 from bench.scorer_rate import scorer_rate
@@ -52,13 +54,7 @@ from model.artifact import load_artifact
 CLIENTS = ("kafka-python", "confluent")
 MODES = (("at-least-once", False), ("exactly-once", True))
 RAW = {"kafka-python": raw_consume.native_kafka_python, "confluent": raw_consume.native_confluent}
-# Ours at least this many times each peer's rate, by client (issue 15).
-PEER_GOAL = {"kafka-python": 2.0, "confluent": 4.0}
 PEERS = (("Quix", "quix/at-least-once"), ("Bytewax", "bytewax/at-least-once"))
-SCORER_GOAL = {"confluent": 60_000}  # events/s end to end, at-least-once (issue 15)
-RESTORE_GOAL = {"kafka-python": 100_000, "confluent": 150_000}  # customers/s (issue 15)
-PROCESSOR_GOAL = 100_000  # events/s, the processor alone on one core (issue 15)
-RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 
 def parse_args() -> argparse.Namespace:
@@ -302,7 +298,8 @@ def main() -> None:
             indent=2,
         )
     )
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json}\n\nthe README's table (python -m bench.readme_table renders it again):")
+    print(markdown(results))
 
 
 if __name__ == "__main__":
