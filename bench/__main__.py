@@ -28,14 +28,13 @@ from pathlib import Path
 
 from bench import raw_consume
 from bench.bytewax_peer import bytewax_rate
-from bench.goals import PEER_GOAL, PROCESSOR_GOAL, RESTORE_GOAL, RESULTS, SCORER_GOAL
+from bench.goals import RESULTS
 from bench.latency import latency
 from bench.naive import naive_rate
 from bench.passthrough import passthrough_rate
 from bench.processor_rate import processor_rate, records_of
 from bench.quix_peer import quix_rate
-from bench.readme_table import markdown
-from bench.scale_out import rows as scale_out_rows
+from bench.readme_table import markdown, rows
 from bench.scale_out import scale_out
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import (
@@ -54,7 +53,6 @@ from model.artifact import load_artifact
 CLIENTS = ("kafka-python", "confluent")
 MODES = (("at-least-once", False), ("exactly-once", True))
 RAW = {"kafka-python": raw_consume.native_kafka_python, "confluent": raw_consume.native_confluent}
-PEERS = (("Quix", "quix/at-least-once"), ("Bytewax", "bytewax/at-least-once"))
 
 
 def parse_args() -> argparse.Namespace:
@@ -104,7 +102,11 @@ def measure(args: argparse.Namespace, bootstrap: str, model_dir: Path) -> dict:
     step(r, "bytewax/at-least-once", lambda: bytewax_rate(config, topic, model, args.bytewax_events or count))
     rate, seconds = args.latency_rate, args.latency_seconds
     for client in CLIENTS:
-        step(r, f"latency/{client}", lambda c=client: latency(config, c, model_dir, rate, seconds))
+        step(
+            r,
+            f"latency/{client}",
+            lambda c=client: {**latency(config, c, model_dir, rate, seconds), "rate": rate},
+        )
     samples = sample_entries(pairs)
     step(r, "memory", lambda: memory_per_customer(samples, args.customers))
     step(r, "memory/table", lambda: memory_per_customer(table_sample_entries(), args.customers))
@@ -129,149 +131,6 @@ def _scorer(config: ClientConfig, client: str, topic: str, model_dir: Path, exac
     return scorer_rate(config, client, topic, source, exactly_once=exactly_once)
 
 
-Row = tuple[str, str, str, bool | None]
-
-
-def _throughput_rows(r: dict, client: str) -> list[Row]:
-    raw = r[f"raw/{client}"]["events_per_s"]
-    alos = r[f"scorer/{client}/at-least-once"]["events_per_s"]
-    eos = r[f"scorer/{client}/exactly-once"]["events_per_s"]
-    floor = SCORER_GOAL.get(client)
-    return [
-        (f"raw consume, {client}", f"{raw:,.0f} ev/s", "reference (reads only)", None),
-        (
-            f"scorer ALOS, {client}",
-            f"{alos:,.0f} ev/s = {alos / raw:.2f}x raw",
-            f">= {floor:,.0f} ev/s" if floor else "reference",
-            alos >= floor if floor else None,
-        ),
-        (
-            f"scorer EOS, {client}",
-            f"{eos:,.0f} ev/s = {eos / alos:.2f}x ALOS",
-            ">= 0.8x ALOS",
-            eos / alos >= 0.8,
-        ),
-    ]
-
-
-def _passthrough_rows(r: dict, client: str) -> list[Row]:
-    """Scorer ÷ passthrough per mode: the share of the job's own I/O ceiling the scorer keeps."""
-    rows: list[Row] = []
-    for mode, short in (("at-least-once", "ALOS"), ("exactly-once", "EOS")):
-        ceiling = r[f"passthrough/{client}/{mode}"]["events_per_s"]
-        ratio = r[f"scorer/{client}/{mode}"]["events_per_s"] / ceiling
-        goal, met = (">= 0.7x", ratio >= 0.7) if short == "ALOS" else ("reference", None)
-        rows.append(
-            (f"scorer ÷ passthrough {short}, {client}", f"{ratio:.2f}x of {ceiling:,.0f} ev/s", goal, met)
-        )
-    return rows
-
-
-def _peer_rows(r: dict, client: str) -> list[Row]:
-    ours = r[f"scorer/{client}/at-least-once"]["events_per_s"]
-    naive = r["naive"]["events_per_s"]
-    rows: list[Row] = [
-        (
-            f"ours/naive ({client} ALOS; naive {naive:,.0f} ev/s)",
-            f"{ours / naive:.0f}x",
-            ">= 50x",
-            ours / naive >= 50,
-        )
-    ]
-    goal = PEER_GOAL[client]
-    for peer, name in PEERS:
-        theirs = r[name]["events_per_s"]
-        rows.append(
-            (
-                f"ours/{peer} ({client} ALOS; {peer} {theirs:,.0f} ev/s)",
-                f"{ours / theirs:.2f}x",
-                f">= {goal:.0f}x",
-                ours / theirs >= goal,
-            )
-        )
-    return rows
-
-
-def table(r: dict, args: argparse.Namespace) -> list[Row]:
-    """(what, measured, goal, met) rows."""
-    rows: list[Row] = []
-    for client in CLIENTS:
-        rows += _throughput_rows(r, client)
-    for client in CLIENTS:
-        rows += _passthrough_rows(r, client)
-    for name, what in (("processor/ticks", "daily ticks"), ("processor/no-ticks", "ticks off")):
-        rate = r[name]["events_per_s"]
-        rows.append(
-            (
-                f"processor alone, no broker, {what}",
-                f"{rate:,.0f} ev/s",
-                f">= {PROCESSOR_GOAL:,} ev/s",
-                rate >= PROCESSOR_GOAL,
-            )
-        )
-    for client in CLIENTS:
-        rows += _peer_rows(r, client)
-    for client in CLIENTS:
-        lat = r[f"latency/{client}"]
-        measured = f"p50 {lat['p50_ms']:.0f} / p95 {lat['p95_ms']:.0f} / p99 {lat['p99_ms']:.0f} ms"
-        rows.append(
-            (
-                f"latency at {args.latency_rate:,.0f} ev/s, {client}",
-                measured,
-                "p99 <= 100 ms",
-                lat["p99_ms"] <= 100,
-            )
-        )
-    mem = r["memory"]["bytes_per_customer"]
-    rows.append((f"memory per customer at {args.customers:,}", f"{mem:.0f} B", "<= 250 B", mem <= 250))
-    mem = r["memory/table"]["bytes_per_customer"]
-    rows.append(
-        (
-            f"memory per customer, 12-column table model, at {args.customers:,}",
-            f"{mem:.0f} B",
-            "<= 400 B",
-            mem <= 400,
-        )
-    )
-    for client in CLIENTS:
-        rate, goal = r[f"restore/{client}"]["per_s"], RESTORE_GOAL[client]
-        rows.append(
-            (f"restore from changelog, {client}", f"{rate:,.0f} customers/s", f">= {goal:,}/s", rate >= goal)
-        )
-    rows += _tick_rows(r, args)
-    if "scale-out" in r:
-        rows += [(what, measured, "no goal", None) for what, measured in scale_out_rows(r["scale-out"])]
-    return rows
-
-
-def _tick_rows(r: dict, args: argparse.Namespace) -> list[Row]:
-    tick, replay = r["tick"], r["replay/cdnow"]
-    rate, peak = tick["customers_per_s"], tick["peak_mb"]
-    return [
-        (
-            f"ageing tick over {args.customers:,} customers",
-            f"{rate:,.0f} customers/s",
-            ">= 500k/s",
-            rate >= 500_000,
-        ),
-        (f"ageing tick peak memory, {args.customers:,}", f"+{peak:.1f} MB", "<= 50 MB", peak <= 50),
-        (
-            f"scheduled ticks over {args.customers:,}: first (everyone, proving horizons) / next day",
-            f"{tick['scheduled_first_s']:.2f} s / {tick['scheduled_next_s']:.3f} s "
-            f"({tick['scheduled_next_rescored']:,} re-scored, {tick['scheduled_next_skipped']:,} skipped; "
-            f"schedule {tick['schedule_bytes_per_customer']:.1f} B/customer)",
-            "reference",
-            None,
-        ),
-        (
-            "CDNOW file replay, ticks 1d vs off",
-            f"{replay['ticks_1d_s']:.1f} s / {replay['ticks_off_s']:.1f} s = {replay['ratio']:.2f}x",
-            "<= 2x",
-            replay["ratio"] <= 2,
-        ),
-    ]
-
-
 def main() -> None:
     args = parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -279,13 +138,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-model-") as directory, broker() as bootstrap:
         model_dir = train_model(Path(directory))
         results = measure(args, bootstrap, model_dir)
-    rows = table(results, args)
-    width = max(len(row[0]) for row in rows)
+    table = rows(results)
     print(f"\nbenchmarks: {args.events:,} events, {platform.processor() or platform.machine()}, "
-          f"{time.monotonic() - started:.0f}s")  # fmt: skip
-    for what, measured, goal, met in rows:
-        verdict = "" if met is None else ("ok" if met else "SHORT")
-        print(f"  {what:<{width}}  {measured:<40} {goal:<14} {verdict}")
+          f"{time.monotonic() - started:.0f}s; the README's table (python -m bench.readme_table renders "
+          "it again from the JSON):")  # fmt: skip
+    print(markdown(table))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
         json.dumps(
@@ -293,13 +150,12 @@ def main() -> None:
                 "when": datetime.now(UTC).isoformat(timespec="seconds"),
                 "events": args.events,
                 "results": results,
-                "table": [dict(zip(("what", "measured", "goal", "met"), row, strict=True)) for row in rows],
+                "table": [dict(zip(("what", "measured", "goal"), row, strict=True)) for row in table],
             },
             indent=2,
         )
     )
-    print(f"wrote {args.json}\n\nthe README's table (python -m bench.readme_table renders it again):")
-    print(markdown(results))
+    print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
