@@ -34,7 +34,7 @@ from bench.naive import naive_rate
 from bench.passthrough import passthrough_rate
 from bench.processor_rate import processor_rate, records_of
 from bench.quix_peer import quix_rate
-from bench.readme_table import markdown, rows
+from bench.readme_table import CLIENTS, markdown, rows
 from bench.scale_out import scale_out
 from bench.scorer_rate import scorer_rate
 from bench.state_bench import (
@@ -50,7 +50,6 @@ from consumer.backends import ClientConfig
 from consumer.processor import TimeSettings
 from model.artifact import load_artifact
 
-CLIENTS = ("kafka-python", "confluent")
 MODES = (("at-least-once", False), ("exactly-once", True))
 RAW = {"kafka-python": raw_consume.native_kafka_python, "confluent": raw_consume.native_confluent}
 

@@ -1,8 +1,8 @@
 """The README's benchmark table, rendered from one run's results: every goal beside its measured
 figure and, where it falls short, by what factor.
 
-``python -m bench`` prints it after its own table; ``python -m bench.readme_table [FILE]`` renders a
-saved run (default ``bench/results/latest.json``), so the README's figures always come from one run
+``python -m bench`` prints it (and writes its rows to the JSON); ``python -m bench.readme_table [FILE]``
+renders a saved run (default ``bench/results/latest.json``), so the README's figures always come from one run
 and are never copied by hand.
 
 >>> shortfall(4_748, at_least=10_021 * 0.7)
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.goals import PEER_GOAL, PROCESSOR_GOAL, RESTORE_GOAL, RESULTS, SCORER_GOAL
 
-CLIENTS = ("kafka-python", "confluent")
+CLIENTS = ("kafka-python", "confluent")  # in the order every run measures them (bench.__main__)
 
 
 def shortfall(measured: float, *, at_least: float | None = None, at_most: float | None = None) -> str:
